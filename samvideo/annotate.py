@@ -1,0 +1,86 @@
+"""Drawing results onto frames (the overlay video's look).
+
+Annotators take an (H, W, 3) uint8 RGB frame and a :class:`FrameResult` and return
+a new RGB frame, as supervision's annotators do; colours are RGB tuples from the
+DAVIS palette so the overlay matches the PNG masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from samvideo.masks import davis_palette
+from samvideo.results import FrameResult
+
+_PALETTE = np.array(davis_palette(), np.uint8).reshape(256, 3)
+OVERLAY_STYLES = ("fill", "contour", "box", "all")
+
+
+def object_colour(object_id: int) -> tuple[int, int, int]:
+    """RGB colour of an object: its DAVIS palette entry, brightened to read on video."""
+    r, g, b = (int(v) for v in _PALETTE[object_id % 256])
+    return tuple(min(255, v * 2) if v else 40 for v in (r, g, b))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class MaskAnnotator:
+    """Tint masks, outline them, draw boxes and ``id score`` labels."""
+
+    style: str = "all"  # fill / contour / box / all
+    opacity: float = 0.45  # tint strength: object still visible through its colour
+    thickness: int = 2  # contour and box lines, in pixels
+
+    def __post_init__(self) -> None:
+        if self.style not in OVERLAY_STYLES:
+            raise ValueError(f"overlay style {self.style!r}: choose one of {OVERLAY_STYLES}")
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ValueError(f"overlay opacity {self.opacity!r} must be within [0, 1]")
+
+    def annotate(self, rgb: np.ndarray, result: FrameResult) -> np.ndarray:
+        """Return a copy of ``rgb`` ((H, W, 3) uint8 RGB) with the results drawn."""
+        out = rgb.copy()
+        fill = self.style in ("fill", "all")
+        contour = self.style in ("contour", "all")
+        box = self.style in ("box", "all")
+        for obj in result.objects:
+            colour = object_colour(obj.object_id)
+            if fill and obj.mask.any():
+                tint = np.array(colour, np.float32)
+                sel = obj.mask
+                out[sel] = (out[sel] * (1 - self.opacity) + tint * self.opacity).astype(np.uint8)
+            if contour and obj.mask.any():
+                contours, _ = cv2.findContours(
+                    obj.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+                )
+                cv2.drawContours(out, contours, -1, colour, self.thickness, cv2.LINE_AA)
+            if obj.box_xyxy is not None and (box or obj.state in ("lost", "predicted")):
+                self._box(out, obj, colour)
+        return out
+
+    def _box(self, out: np.ndarray, obj, colour) -> None:
+        x1, y1, x2, y2 = (int(round(v)) for v in obj.box_xyxy)
+        dashed = obj.state in ("lost", "predicted")
+        if dashed:
+            _dashed_rect(out, (x1, y1), (x2 - 1, y2 - 1), colour, max(1, self.thickness - 1))
+        else:
+            cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), colour, self.thickness, cv2.LINE_AA)
+        label = f"{obj.object_id} {obj.score:.2f}" if not dashed else f"{obj.object_id} {obj.state}"
+        scale = max(0.4, min(out.shape[:2]) / 700)
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        ty = y1 - 4 if y1 - th - 6 >= 0 else min(y2 + th + 4, out.shape[0] - 2)
+        cv2.rectangle(out, (x1, ty - th - 3), (x1 + tw + 4, ty + base - 1), colour, -1)
+        cv2.putText(out, label, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def _dashed_rect(img, p1, p2, colour, thickness, dash: int = 8) -> None:
+    (x1, y1), (x2, y2) = p1, p2
+    for a, b, fixed, horizontal in ((x1, x2, y1, True), (x1, x2, y2, True),
+                                    (y1, y2, x1, False), (y1, y2, x2, False)):
+        for s in range(a, b, 2 * dash):
+            e = min(s + dash, b)
+            pt1, pt2 = ((s, fixed), (e, fixed)) if horizontal else ((fixed, s), (fixed, e))
+            cv2.line(img, pt1, pt2, colour, thickness)

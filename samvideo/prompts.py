@@ -1,0 +1,210 @@
+"""User prompts: boxes and clicks per object, from the command line or a JSON file.
+
+Coordinates are pixels of the frame the prompt belongs to; boxes are XYXY with
+x2/y2 exclusive (a box of width ``x2 - x1``). Points are (x, y).
+
+Prompts file format (``--prompts FILE.json``)::
+
+    {"objects": [
+        {"id": 1, "frame": 0, "box": [x1, y1, x2, y2],
+         "points": [[x, y], ...], "neg_points": [[x, y], ...]},
+        {"id": 2, "frame": 30, "box": [...]},          # an object that starts later
+        {"id": 1, "frame": 50, "box": [...]}           # corrects object 1 from frame 50 on
+    ]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ObjectPrompt:
+    """The user's prompt for one object on one frame.
+
+    Attributes:
+        object_id: 1..N; the id written in label maps and exports.
+        box: XYXY pixels (x2, y2 exclusive) or None (points only).
+        points: foreground clicks (x, y).
+        neg_points: background clicks (x, y).
+        frame_index: the source frame this prompt is given on (0 = first frame).
+    """
+
+    object_id: int
+    box: Box | None
+    points: tuple[Point, ...] = ()
+    neg_points: tuple[Point, ...] = ()
+    frame_index: int = 0
+
+    def points_box(self) -> Box:
+        """The box that holds every foreground point, or ``box`` when given."""
+        if self.box is not None:
+            return self.box
+        xs = [p[0] for p in self.points]
+        ys = [p[1] for p in self.points]
+        return (min(xs), min(ys), max(xs) + 1, max(ys) + 1)
+
+
+def _numbers(text: str, count: int, what: str) -> tuple[float, ...]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        example = "X1,Y1,X2,Y2" if count == 4 else "X,Y"
+        raise ValueError(f"{what} {text!r} is not {count} numbers like {example}")
+    return values
+
+
+def parse_box(text: str) -> Box:
+    """Parse ``"X1,Y1,X2,Y2"`` into a box; ValueError on anything else, reversed or empty."""
+    box = _numbers(text, 4, "box")
+    x1, y1, x2, y2 = box
+    if x2 < x1 or y2 < y1:
+        raise ValueError(f"box {text!r} is reversed: need X1 <= X2 and Y1 <= Y2 (XYXY pixels)")
+    if x2 == x1 or y2 == y1:
+        raise ValueError(f"box {text!r} is empty: zero width or height")
+    return box  # type: ignore[return-value]
+
+
+def parse_point(text: str) -> Point:
+    """Parse ``"X,Y"`` into a point."""
+    return _numbers(text, 2, "point")  # type: ignore[return-value]
+
+
+def prompts_from_args(items: Sequence[tuple[str, str]]) -> list[ObjectPrompt]:
+    """Build first-frame prompts from command-line items in the order given.
+
+    Args:
+        items: ``("box" | "point" | "neg_point", text)`` pairs in command-line order;
+            points belong to the object of the last box before them (object 1 when
+            points come before any box and there is at most one box).
+    """
+    boxes: list[Box] = []
+    points: dict[int, list[Point]] = {}
+    negs: dict[int, list[Point]] = {}
+    n_boxes = sum(1 for kind, _ in items if kind == "box")
+    for kind, text in items:
+        if kind == "box":
+            boxes.append(parse_box(text))
+            continue
+        if not boxes and n_boxes > 1:
+            raise ValueError(
+                f"point {text!r} comes before any --box; with several boxes, give each "
+                "object's points after its --box"
+            )
+        index = max(len(boxes), 1)
+        target = points if kind == "point" else negs
+        target.setdefault(index, []).append(parse_point(text))
+    if not boxes and not points:
+        return []
+    ids = range(1, max(len(boxes), 1) + 1)
+    return [
+        ObjectPrompt(
+            object_id=i,
+            box=boxes[i - 1] if boxes else None,
+            points=tuple(points.get(i, ())),
+            neg_points=tuple(negs.get(i, ())),
+        )
+        for i in ids
+    ]
+
+
+def load_prompts_file(path: str | Path) -> list[ObjectPrompt]:
+    """Read a prompts JSON file (format in the module docstring); ValueError names the field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"prompts file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"prompts file {str(path)!r} is not valid JSON: {exc}") from None
+    objects = data.get("objects") if isinstance(data, dict) else None
+    if not isinstance(objects, list) or not objects:
+        raise ValueError(f"prompts file {str(path)!r}: 'objects' must be a non-empty list")
+    return [_object_from_json(obj, f"{path.name}: objects[{i}]") for i, obj in enumerate(objects)]
+
+
+def _object_from_json(obj: object, where: str) -> ObjectPrompt:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} must be an object, got {obj!r}")
+    unknown = set(obj) - {"id", "frame", "box", "points", "neg_points"}
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
+    object_id = obj.get("id", 1)
+    if not isinstance(object_id, int) or isinstance(object_id, bool) or not 1 <= object_id <= 255:
+        raise ValueError(f"{where}.id = {object_id!r}: must be an integer 1..255")
+    frame = obj.get("frame", 0)
+    if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+        raise ValueError(f"{where}.frame = {frame!r}: must be an integer >= 0")
+    box = obj.get("box")
+    if box is not None:
+        box = parse_box(",".join(str(v) for v in _list_of_numbers(box, 4, f"{where}.box")))
+    points = tuple(_point_list(obj.get("points", []), f"{where}.points"))
+    negs = tuple(_point_list(obj.get("neg_points", []), f"{where}.neg_points"))
+    if box is None and not points:
+        raise ValueError(f"{where}: needs a 'box' or at least one of 'points'")
+    return ObjectPrompt(object_id, box, points, negs, frame)
+
+
+def _list_of_numbers(value: object, count: int, where: str) -> list[float]:
+    ok = (
+        isinstance(value, list)
+        and len(value) == count
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and all(math.isfinite(v) for v in value)
+    )
+    if not ok:
+        raise ValueError(f"{where} = {value!r}: must be a list of {count} numbers")
+    return [float(v) for v in value]
+
+
+def _point_list(value: object, where: str) -> Iterable[Point]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where} = {value!r}: must be a list of [x, y] pairs")
+    for i, p in enumerate(value):
+        yield tuple(_list_of_numbers(p, 2, f"{where}[{i}]"))  # type: ignore[misc]
+
+
+def fit_to_frame(prompt: ObjectPrompt, width: int, height: int) -> tuple[ObjectPrompt, str | None]:
+    """Check a prompt against the frame size.
+
+    A box partly outside the frame is clipped (the returned message says so); a box
+    wholly outside, or a point outside, raises ValueError naming the value and the size.
+    """
+    note = None
+    box = prompt.box
+    if box is not None:
+        x1, y1, x2, y2 = box
+        clipped = (max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height)))
+        if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+            raise ValueError(
+                f"box {_fmt(box)} of object {prompt.object_id} lies outside the "
+                f"{width}x{height} frame"
+            )
+        if clipped != tuple(box):
+            note = (
+                f"box {_fmt(box)} of object {prompt.object_id} was clipped to the "
+                f"{width}x{height} frame: {_fmt(clipped)}"
+            )
+        box = clipped
+    for kind, pts in (("point", prompt.points), ("neg-point", prompt.neg_points)):
+        for x, y in pts:
+            if not (0 <= x < width and 0 <= y < height):
+                raise ValueError(
+                    f"{kind} {_fmt((x, y))} of object {prompt.object_id} is outside the "
+                    f"{width}x{height} frame"
+                )
+    return replace(prompt, box=box), note
+
+
+def _fmt(values: Iterable[float]) -> str:
+    return ",".join(f"{v:g}" for v in values)
