@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(DEPS_HASH)
 DEMO_CLIP ?= sample_videos/moving
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean browser
 
 install: $(STAMP)
 
@@ -25,7 +25,17 @@ demo: $(STAMP)
 		-o $(DEMO_OUT) --overwrite
 	@echo "overlay: $(DEMO_OUT)/overlay.mp4   masks: $(DEMO_OUT)/masks/   tracks: $(DEMO_OUT)/tracks.jsonl"
 
-test: $(STAMP)
+# Chromium for the browser UI tests: Debian's package (Playwright's own browser download
+# does not work everywhere). Never fails the build: without it those tests skip, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  echo "installing Chromium (apt-get) for the browser UI tests" && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 \
+	   apt-get install -y -qq --no-install-recommends chromium fonts-liberation) >/dev/null 2>&1; } || \
+	echo "note: Chromium is not installed and could not be: the browser UI tests will skip"
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check samvideo tests tools
 	$(PY) -m pytest -q
 

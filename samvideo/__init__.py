@@ -12,4 +12,16 @@ __version__ = "0.1.0"
 from samvideo.prompts import ObjectPrompt
 from samvideo.results import FrameResult, ObjectResult
 
-__all__ = ["FrameResult", "ObjectPrompt", "ObjectResult", "__version__"]
+__all__ = ["FrameResult", "ObjectPrompt", "ObjectResult", "Tracker", "Tracking", "__version__",
+           "load_model", "track"]
+
+_LAZY = {"track": "samvideo.api", "Tracking": "samvideo.api", "load_model": "samvideo.api",
+         "Tracker": "samvideo.tracker"}
+
+
+def __getattr__(name: str):  # the heavy parts (OpenCV, PyAV, torch) load on first use
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'samvideo' has no attribute {name!r}")

@@ -27,11 +27,18 @@ def object_colour(object_id: int) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class MaskAnnotator:
-    """Tint masks, outline them, draw boxes and ``id score`` labels."""
+    """Tint masks, outline them, draw boxes and ``#id score`` labels.
+
+    ``style``: ``fill`` (tint), ``contour`` (outline), ``box`` (rectangle) or ``all``.
+    Every style labels each object with its id and score (``#1 0.97``; ``#1 lost`` while
+    it is lost), in black or white, whichever reads better on the object's colour. A
+    lost or predicted object's box is drawn dashed in every style.
+    """
 
     style: str = "all"  # fill / contour / box / all
     opacity: float = 0.45  # tint strength: object still visible through its colour
     thickness: int = 2  # contour and box lines, in pixels
+    labels: bool = True  # draw "#id score"
 
     def __post_init__(self) -> None:
         if self.style not in OVERLAY_STYLES:
@@ -56,24 +63,46 @@ class MaskAnnotator:
                     obj.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
                 )
                 cv2.drawContours(out, contours, -1, colour, self.thickness, cv2.LINE_AA)
-            if obj.box_xyxy is not None and (box or obj.state in ("lost", "predicted")):
-                self._box(out, obj, colour)
+            dashed = obj.state in ("lost", "predicted")
+            if obj.box_xyxy is not None and (box or dashed):
+                self._box(out, obj, colour, dashed)
+            if self.labels and obj.box_xyxy is not None and (dashed or obj.mask.any()):
+                self._label(out, obj, colour, dashed)
         return out
 
-    def _box(self, out: np.ndarray, obj, colour) -> None:
+    def _box(self, out: np.ndarray, obj, colour, dashed: bool) -> None:
         x1, y1, x2, y2 = (int(round(v)) for v in obj.box_xyxy)
-        dashed = obj.state in ("lost", "predicted")
         if dashed:
             _dashed_rect(out, (x1, y1), (x2 - 1, y2 - 1), colour, max(1, self.thickness - 1))
         else:
             cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), colour, self.thickness, cv2.LINE_AA)
-        label = f"{obj.object_id} {obj.score:.2f}" if not dashed else f"{obj.object_id} {obj.state}"
+
+    def _label(self, out: np.ndarray, obj, colour, dashed: bool) -> None:
+        """``#id score`` on a tag of the object's colour above the box (below it at the
+        top edge), kept inside the frame."""
+        x1, y1, _, y2 = (int(round(v)) for v in obj.box_xyxy)
+        label = f"#{obj.object_id} {obj.state}" if dashed else f"#{obj.object_id} {obj.score:.2f}"
         scale = max(0.4, min(out.shape[:2]) / 700)
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y1 - 4 if y1 - th - 6 >= 0 else min(y2 + th + 4, out.shape[0] - 2)
-        cv2.rectangle(out, (x1, ty - th - 3), (x1 + tw + 4, ty + base - 1), colour, -1)
-        cv2.putText(out, label, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        weight = 1 if scale < 0.8 else 2
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+        h, w = out.shape[:2]
+        x = min(max(x1, 0), max(w - tw - 4, 0))
+        ty = y1 - 4 if y1 - th - 6 >= 0 else min(y2 + th + 4, h - base - 1)
+        cv2.rectangle(out, (x, ty - th - 3), (x + tw + 4, ty + base - 1), colour, -1)
+        cv2.putText(out, label, (x + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    text_colour(colour), weight, cv2.LINE_AA)
+
+
+def text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with an RGB ``background`` (WCAG
+    relative luminance)."""
+    def channel(v: int) -> float:
+        c = v / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in background)
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return (0, 0, 0) if luminance > 0.179 else (255, 255, 255)
 
 
 def _dashed_rect(img, p1, p2, colour, thickness, dash: int = 8) -> None:

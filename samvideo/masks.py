@@ -201,3 +201,82 @@ def davis_palette() -> list[int]:
             c >>= 3
         palette += [r, g, b]
     return palette
+
+
+# -- appearance -------------------------------------------------------------------------
+
+#: bins of the appearance histogram over (hue, saturation, value): hue carries the
+#: colour, the coarse saturation / value bins keep grey and dark objects apart.
+HIST_BINS = (16, 4, 4)
+_HIST_RANGES = [0, 180, 0, 256, 0, 256]
+
+
+def colour_histogram(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Normalised HSV histogram (``HIST_BINS``, float32, sums to 1) of the pixels of a
+    (H, W, 3) uint8 RGB frame under a (H, W) bool mask; None when the mask is empty."""
+    box = mask_to_box(mask)
+    if box is None:
+        return None
+    x1, y1, x2, y2 = (int(v) for v in box)
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb[y1:y2, x1:x2]), cv2.COLOR_RGB2HSV)
+    sel = mask[y1:y2, x1:x2].astype(np.uint8)
+    hist = cv2.calcHist([hsv], [0, 1, 2], sel, list(HIST_BINS), _HIST_RANGES)
+    total = float(hist.sum())
+    return (hist / total).astype(np.float32) if total > 0 else None
+
+
+def histogram_similarity(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """1 - Bhattacharyya distance of two normalised histograms: 1 identical, 0 disjoint;
+    0 when either is None."""
+    if a is None or b is None:
+        return 0.0
+    d = cv2.compareHist(np.asarray(a, np.float32), np.asarray(b, np.float32),
+                        cv2.HISTCMP_BHATTACHARYYA)
+    return float(min(max(1.0 - d, 0.0), 1.0))
+
+
+def back_project(rgb: np.ndarray, region: Box, obj_hist: np.ndarray,
+                 bg_hist: np.ndarray | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """How object-like each pixel of ``region`` is, by colour.
+
+    Returns ``(map, (x0, y0))``: ``map`` is (h, w) float32 in [0, 1], the pixel's bin
+    in ``obj_hist / (obj_hist + bg_hist)`` (0.5 where neither histogram has mass; the
+    object histogram alone when ``bg_hist`` is None), for the integer crop of ``region``
+    whose top-left corner in the frame is ``(x0, y0)``.
+    """
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = (int(np.floor(region[0])), int(np.floor(region[1])),
+                      int(np.ceil(region[2])), int(np.ceil(region[3])))
+    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((0, 0), np.float32), (x1, y1)
+    obj = np.asarray(obj_hist, np.float32)
+    if bg_hist is None:
+        ratio = obj / max(float(obj.max()), 1e-12)
+    else:
+        bg = np.asarray(bg_hist, np.float32)
+        ratio = np.where(obj + bg > 0, obj / np.maximum(obj + bg, 1e-12), 0.5)
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb[y1:y2, x1:x2]), cv2.COLOR_RGB2HSV)
+    prob = cv2.calcBackProject([hsv], [0, 1, 2], ratio.astype(np.float32), _HIST_RANGES, 1.0)
+    return prob.astype(np.float32), (x1, y1)
+
+
+def anchor_box(measured: Box, reference: Box, size: tuple[float, float],
+               shrink: float = 0.85) -> Box:
+    """Correct a box that is short on one side (the object partly hidden or cut).
+
+    Along each axis where ``measured`` is shorter than ``shrink`` times ``size`` (the
+    object's known width, height), the measured edge closer to the same edge of
+    ``reference`` (the predicted box) is trusted and the box is extended from it to the
+    full size; the other axes are kept. So the centre of an object sliding behind an
+    edge keeps moving with the visible edge instead of stalling.
+    """
+    out = list(measured)
+    for lo, hi, full in ((0, 2, size[0]), (1, 3, size[1])):
+        if measured[hi] - measured[lo] >= shrink * full:
+            continue
+        if abs(measured[lo] - reference[lo]) <= abs(measured[hi] - reference[hi]):
+            out[hi] = measured[lo] + full
+        else:
+            out[lo] = measured[hi] - full
+    return (out[0], out[1], out[2], out[3])

@@ -1,15 +1,18 @@
-"""Motion models for a box: a constant-velocity Kalman filter (filterpy).
+"""Motion: a constant-velocity Kalman filter over the box (filterpy), and dense optical
+flow (OpenCV DIS) to move the previous mask onto the current frame.
 
-The state is ``[cx, cy, w, h, vcx, vcy, vw, vh]`` in pixels and pixels per frame;
-the measurement is the mask's box as ``[cx, cy, w, h]``. Boxes in and out are XYXY
-pixels. A small interface (``predict`` / ``update`` / ``coast``) keeps the tracker
-independent of the filter, as norfair's filter factories do.
+The Kalman state is ``[cx, cy, w, h, vcx, vcy, vw, vh]`` in pixels and pixels per
+frame; the measurement is the mask's box as ``[cx, cy, w, h]``. Boxes in and out are
+XYXY pixels (x2/y2 exclusive). A small interface (``predict`` / ``update`` / ``reset``)
+keeps the tracker independent of the filter, as norfair's filter factories do.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
@@ -65,6 +68,7 @@ class KalmanBoxFilter:
     ) -> None:
         self.measurement_std = measurement_std
         self.velocity_std = velocity_std
+        self.size_velocity_damping = size_velocity_damping
         kf = KalmanFilter(dim_x=8, dim_z=4)
         kf.F = np.eye(8)
         kf.F[:4, 4:] = np.eye(4)
@@ -117,7 +121,32 @@ class KalmanBoxFilter:
 
     def reset(self, box: Box) -> None:
         """Restart at a box given by the user (a correction): velocity forgotten."""
-        self.__init__(box, measurement_std=self.measurement_std, velocity_std=self.velocity_std)
+        self.__init__(box, measurement_std=self.measurement_std, velocity_std=self.velocity_std,
+                      size_velocity_damping=self.size_velocity_damping)
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly: the filter's float64 arrays ``x`` (8, 1),
+        ``P`` / ``F`` / ``Q`` (8, 8), ``H`` (4, 8), ``R`` (4, 4) and the settings."""
+        kf = self._kf
+        return {"kind": "kalman", "measurement_std": self.measurement_std,
+                "velocity_std": self.velocity_std,
+                "size_velocity_damping": self.size_velocity_damping,
+                **{k: np.array(getattr(kf, k), dtype=np.float64)
+                   for k in ("x", "P", "F", "H", "Q", "R")}}
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> KalmanBoxFilter:
+        """The inverse of :meth:`state_dict`."""
+        kf = cls((0.0, 0.0, 1.0, 1.0), measurement_std=float(d["measurement_std"]),
+                 velocity_std=float(d["velocity_std"]),
+                 size_velocity_damping=float(d["size_velocity_damping"]))
+        for k, shape in (("x", (8, 1)), ("P", (8, 8)), ("F", (8, 8)), ("H", (4, 8)),
+                         ("Q", (8, 8)), ("R", (4, 4))):
+            value = np.array(d[k], dtype=np.float64)
+            if value.shape != shape:
+                raise ValueError(f"Kalman state {k!r} has shape {value.shape}, expected {shape}")
+            setattr(kf._kf, k, value)
+        return kf
 
 
 class StaticBox:
@@ -139,6 +168,13 @@ class StaticBox:
     def reset(self, box: Box) -> None:
         self.update(box)
 
+    def state_dict(self) -> dict:
+        return {"kind": "none", "box": [float(v) for v in self.box]}
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> StaticBox:
+        return cls(tuple(d["box"]))
+
 
 def make_motion_model(kind: str, box: Box) -> KalmanBoxFilter | StaticBox:
     """Motion model factory: ``"kalman"`` (default) or ``"none"``."""
@@ -147,3 +183,95 @@ def make_motion_model(kind: str, box: Box) -> KalmanBoxFilter | StaticBox:
     if kind == "none":
         return StaticBox(box)
     raise ValueError(f"unknown motion model {kind!r}: choose 'kalman' or 'none'")
+
+
+def motion_from_state_dict(d: dict) -> KalmanBoxFilter | StaticBox:
+    """Rebuild a motion model from its ``state_dict()``."""
+    kind = d.get("kind")
+    if kind == "kalman":
+        return KalmanBoxFilter.from_state_dict(d)
+    if kind == "none":
+        return StaticBox.from_state_dict(d)
+    raise ValueError(f"unknown motion model kind {kind!r} in a saved state")
+
+
+# -- optical flow -----------------------------------------------------------------------
+
+
+@dataclass
+class FlowWarp:
+    """A mask carried from the previous frame to the current one by optical flow.
+
+    Attributes:
+        mask: (H, W) bool, the previous mask moved pixel by pixel along the flow.
+        shift: (dx, dy) float pixels, the median displacement of the object's pixels
+            from the previous frame to this one.
+    """
+
+    mask: np.ndarray
+    shift: tuple[float, float]
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 luma of an (H, W, 3) uint8 RGB frame."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def flow_warp(
+    prev_gray: np.ndarray,
+    gray: np.ndarray,
+    mask: np.ndarray,
+    *,
+    margin: float = 0.5,  # flow is computed on the mask's box grown by this fraction of
+    # its size on each side: room for the motion plus context for the flow
+    max_side: int = 160,  # the crop is downscaled to this longest side: DIS costs
+    # ~0.3 ms there, and masks are moved to within a pixel or two of full resolution
+    min_texture: float = 2.0,  # flow needs texture: below this standard deviation of
+    # the crop's luma (grey levels) the flow is meaningless (zero on a flat image)
+) -> FlowWarp | None:
+    """Move a (H, W) bool ``mask`` of ``prev_gray`` onto ``gray`` (both (H, W) uint8) with
+    DIS optical flow computed on a downscaled crop around the mask.
+
+    Returns None for an empty mask or a crop without texture. Backward flow (current →
+    previous) is used, so every pixel of the result samples the previous mask once: no
+    holes, no double cover.
+    """
+    if prev_gray.shape != gray.shape or mask.shape != gray.shape:
+        raise ValueError(f"flow_warp: shapes differ: {prev_gray.shape}, {gray.shape}, "
+                         f"{mask.shape}")
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    h, w = gray.shape
+    bw, bh = xs[-1] + 1 - xs[0], ys[-1] + 1 - ys[0]
+    pad_x, pad_y = int(margin * bw) + 4, int(margin * bh) + 4
+    x0, x1 = max(xs[0] - pad_x, 0), min(xs[-1] + 1 + pad_x, w)
+    y0, y1 = max(ys[0] - pad_y, 0), min(ys[-1] + 1 + pad_y, h)
+    scale = min(1.0, max_side / max(x1 - x0, y1 - y0))
+    size = (max(int(round((x1 - x0) * scale)), 8), max(int(round((y1 - y0) * scale)), 8))
+    a = cv2.resize(prev_gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    b = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    if float(b.std()) < min_texture or float(a.std()) < min_texture:
+        return None
+    m = cv2.resize(mask[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    back = _dis().calc(b, a, None)  # for each pixel of b, where it was in a
+    gx, gy = np.meshgrid(np.arange(size[0], dtype=np.float32),
+                         np.arange(size[1], dtype=np.float32))
+    moved = cv2.remap(m, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = moved > 0.5
+    if inside.any():
+        dx, dy = -np.median(back[inside], axis=0) / scale
+    else:
+        dx = dy = 0.0
+    up = cv2.resize(moved, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((h, w), bool)
+    out[y0:y1, x0:x1] = up > 0.5
+    return FlowWarp(out, (float(dx), float(dy)))
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    # a new instance per call: cheap, thread-safe and free of state from earlier calls
+    # (the same frames always give the same flow, which --resume relies on)
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)

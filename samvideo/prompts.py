@@ -147,7 +147,11 @@ def _object_from_json(obj: object, where: str) -> ObjectPrompt:
         raise ValueError(f"{where}.frame = {frame!r}: must be an integer >= 0")
     box = obj.get("box")
     if box is not None:
-        box = parse_box(",".join(str(v) for v in _list_of_numbers(box, 4, f"{where}.box")))
+        numbers = _list_of_numbers(box, 4, f"{where}.box")
+        try:
+            box = parse_box(",".join(str(v) for v in numbers))
+        except ValueError as exc:  # reversed or empty: say which field
+            raise ValueError(f"{where}.box: {exc}") from None
     points = tuple(_point_list(obj.get("points", []), f"{where}.points"))
     negs = tuple(_point_list(obj.get("neg_points", []), f"{where}.neg_points"))
     if box is None and not points:

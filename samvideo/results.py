@@ -108,7 +108,9 @@ class FrameResult:
     def to_supervision(self):
         """Convert to ``supervision.Detections`` (needs the optional ``supervision`` package).
 
-        Lost objects (empty masks) are left out; ``tracker_id`` holds the object ids.
+        Lost objects (empty masks) are left out. ``xyxy`` (N, 4) float32 pixels, ``mask``
+        (N, H, W) bool, ``confidence`` (N,) float32, ``tracker_id`` (N,) the object ids,
+        ``class_id`` (N,) zeros, ``data["state"]`` (N,) the tracking states.
         """
         try:
             import supervision as sv
@@ -124,4 +126,5 @@ class FrameResult:
             confidence=np.array([o.score for o in keep], dtype=np.float32),
             tracker_id=np.array([o.object_id for o in keep], dtype=int),
             class_id=np.zeros(len(keep), dtype=int),
+            data={"state": np.array([o.state for o in keep], dtype=str)},
         )

@@ -1,13 +1,31 @@
 """The per-frame tracking policy.
 
-For every object on every frame: the motion model predicts a box; the box (plus the
-previous mask moved by the motion, as a prior) prompts the segmenter; among the
-candidates the tracker picks one by a blend of the segmenter's score and agreement
-with the prediction; the mask is cleaned up; when it is weak the tracker asks again
-with the user's clicks re-projected into the predicted box; when it is bad the
-object is ``lost``, reported with an empty mask while the motion model coasts and
-the search box widens, until a candidate agrees again with what the object looked
-like.
+For every object on every frame:
+
+1. **Predict.** The Kalman filter predicts the box; dense optical flow (DIS, on a small
+   crop) carries the previous mask onto this frame pixel by pixel. The moved mask is
+   the *prior*, its box the prompt box (the Kalman box when flow is off or fails).
+2. **Segment.** The box (plus the prior: GrabCut seeds its graph with it; SAM may use
+   its previous low-res logits) prompts the segmenter; among the candidates the
+   tracker picks one by a blend of the segmenter's score and agreement with the
+   prompt box (:attr:`TrackerConfig.score_weight`); the mask is cleaned up
+   (:class:`~samvideo.masks.PostProcess`).
+3. **Judge.** A mask is *hopeless* when it is empty, scores below ``lost_below`` or
+   does not look like the object (colour histogram against the first and the recent
+   good masks, :func:`~samvideo.masks.histogram_similarity`); *doubtful* when it
+   scores below ``reprompt_below`` or jumps (area or box) against the prediction.
+   A doubtful mask makes the tracker ask again with the box and the user's clicks
+   re-projected into it (``reprompted``); the better answer is kept.
+4. **Decide.** Good: the mask is reported and feeds the motion and appearance models.
+   Doubtful: the prior stands in for a jumping mask (state ``predicted``) or the weak
+   mask is reported, neither teaches the models; ``lost_after`` doubtful frames in a
+   row make the object lost. Hopeless: the object is ``lost`` at once.
+5. **Lost and found.** While lost, an empty mask is reported (an empty mask beats a
+   wrong one), the Kalman filter coasts and the search box widens with time. Each
+   frame the search box is scanned for object-coloured blobs (histogram
+   back-projection); the best blob of plausible size prompts the segmenter, and the
+   object is re-acquired when the answer agrees with the last good masks in score,
+   size and colour.
 
 Use :class:`Tracker` directly when you bring your own frames::
 
@@ -15,69 +33,112 @@ Use :class:`Tracker` directly when you bring your own frames::
     result = tracker.init(first_rgb, [ObjectPrompt(1, box=(10, 20, 110, 220))])
     for rgb in frames:
         result = tracker.step(rgb)
+
+``state_dict()`` / ``load_state_dict()`` save and restore everything a tracker knows, so
+a restored tracker continues exactly as the original would (``--resume``).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import cv2
 import numpy as np
 
 from samvideo.masks import (
     PostProcess,
+    anchor_box,
+    back_project,
     box_iou,
     clip_box,
+    colour_histogram,
     expand_box,
+    histogram_similarity,
     make_disjoint,
     mask_to_box,
     postprocess,
     warp_mask,
 )
-from samvideo.motion import Box, KalmanBoxFilter, StaticBox, make_motion_model
+from samvideo.motion import (
+    Box,
+    KalmanBoxFilter,
+    StaticBox,
+    flow_warp,
+    make_motion_model,
+    motion_from_state_dict,
+    to_gray,
+)
 from samvideo.prompts import ObjectPrompt
 from samvideo.results import FrameResult, ObjectResult
 from samvideo.segmenters.base import Candidates, PromptRequest, Segmenter
+
+#: ``state_dict()["format"]``; bumped when the layout changes.
+STATE_FORMAT = "samvideo.tracker/1"
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
     """Every threshold of the policy, with the reason for its default."""
 
-    #: ``"kalman"`` or ``"none"`` (``--no-motion``: the last box is the next prompt).
+    #: ``"kalman"`` or ``"none"`` (``--no-motion``: no Kalman filter and no optical
+    #: flow; the last mask and its box, unmoved, are the next prompt).
     motion: str = "kalman"
-    #: re-prompt with the user's clicks when the mask is weak (``--no-reprompt`` = False).
+    #: carry the previous mask onto the frame with optical flow (with ``motion="kalman"``).
+    #: Flow follows articulated and erratic motion that a box filter cannot.
+    flow: bool = True
+    #: re-prompt with the user's clicks when the mask is doubtful (``--no-reprompt``).
     reprompt: bool = True
-    #: a chosen mask scoring below this is weak: ask again with box + clicks. SAM's
-    #: predicted IoU is above 0.85 on clean frames; 0.7 marks real trouble.
-    reprompt_below: float = 0.7
-    #: below this (after re-prompting) the mask is not trusted at all: empty mask,
-    #: the motion model coasts. An empty mask beats a wrong one.
-    lost_below: float = 0.35
-    #: this many weak frames in a row also make the object lost: a mask that stays
+    #: a chosen mask scoring below this is doubtful: ask again with box + clicks. SAM's
+    #: predicted IoU is above 0.85 on clean frames and GrabCut's colour score above
+    #: 0.7; below 0.6 both mark real trouble.
+    reprompt_below: float = 0.6
+    #: below this (after re-prompting) the mask is hopeless: the object is lost at
+    #: once. An empty mask beats a wrong one.
+    lost_below: float = 0.3
+    #: this many doubtful frames in a row make the object lost: a mask that stays
     #: doubtful for that long is usually on something else.
     lost_after: int = 5
-    #: a mask whose area changes by more than this factor against the last good one,
-    #: or whose box overlaps the prediction less than ``min_box_iou``, is a jump.
-    max_area_change: float = 2.5
-    min_box_iou: float = 0.2
+    #: a mask whose area grows by more than this factor against the last good one, or
+    #: whose box overlaps the prediction less than ``min_box_iou``, is a jump (a leak
+    #: into the background, or a jump onto something else). Shrinking is not a jump:
+    #: it is usually the object going behind something.
+    max_area_change: float = 2.0
+    min_box_iou: float = 0.3
     #: mask choice = ``score_weight`` * segmenter score + (1 - score_weight) * IoU of
-    #: the mask's box with the predicted box. SAMURAI weighs motion 0.25: the score is
+    #: the mask's box with the prompt box. SAMURAI weighs motion 0.25: the score is
     #: the better signal, the motion breaks ties between SAM's nested candidates.
     score_weight: float = 0.75
+    #: colour-histogram similarity (1 - Bhattacharyya distance, HSV) of a mask with the
+    #: object (the better of the first and the recent good masks) below which the mask
+    #: is hopeless: it shows something else. Good DAVIS masks score above 0.5 with the
+    #: first frame; background pieces and occluders score well under 0.3.
+    min_appearance: float = 0.3
+    #: the recent-appearance histogram follows good masks at this rate per frame
+    #: (slow lighting and pose changes; 0.1 ≈ the last ten frames).
+    appearance_rate: float = 0.1
     #: while lost, the search box (the last good size around the coasting centre) grows
     #: by this fraction of that size per lost frame, up to ``max_search_growth``: the
     #: object may have moved off the coasting path, the longer the further.
     search_growth: float = 0.25
     max_search_growth: float = 3.0
     #: a mask whose area differs from the last good area by more than this factor is
-    #: reported but not fed to the motion model: a partly hidden object's box is
-    #: biased (it shrinks towards the visible part) and would bend the trajectory.
-    measure_area_change: float = 1.5
-    #: to re-acquire, a candidate needs this score and an area within
-    #: ``max_area_change`` of the last good mask.
-    reacquire_above: float = 0.6
+    #: reported but does not teach the size / appearance models, and its box is
+    #: corrected to the known size (:func:`~samvideo.masks.anchor_box`) before it feeds
+    #: the motion model: a partly hidden object's box shrinks towards the visible part
+    #: and would bend the trajectory and slow the velocity down.
+    measure_area_change: float = 1.3
+    #: to re-acquire, a candidate needs this score, this colour similarity, and an area
+    #: between ``reacquire_min_area`` and ``max_area_change`` times the last good area
+    #: (an object coming out from behind something shows a part first).
+    reacquire_above: float = 0.5
+    reacquire_appearance: float = 0.5
+    reacquire_min_area: float = 0.3
+    #: while lost, pixels whose colour is at least this object-like (back-projection of
+    #: the object / surroundings histograms) form the blobs that prompt the search.
+    blob_threshold: float = 0.5
     #: hand the previous mask, moved by the motion, to the segmenter as a prior.
     use_prior: bool = True
     #: SAM: feed the previous frame's low-res logits as ``mask_input``. Off by default:
@@ -88,10 +149,21 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         if self.motion not in ("kalman", "none"):
             raise ValueError(f"motion={self.motion!r}: choose 'kalman' or 'none'")
-        for name in ("reprompt_below", "lost_below", "reacquire_above", "score_weight"):
+        for name in ("reprompt_below", "lost_below", "reacquire_above", "score_weight",
+                     "min_appearance", "appearance_rate", "reacquire_appearance",
+                     "reacquire_min_area", "blob_threshold"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}={value!r} must be within [0, 1]")
+        for name in ("max_area_change", "measure_area_change"):
+            if getattr(self, name) < 1.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be at least 1")
+        if self.lost_after < 1:
+            raise ValueError(f"lost_after={self.lost_after!r} must be at least 1")
+
+    @property
+    def uses_flow(self) -> bool:
+        return self.flow and self.motion == "kalman"
 
 
 @dataclass
@@ -110,11 +182,37 @@ class _Object:
     good_size: tuple[float, float] = (0.0, 0.0)
     weak_run: int = 0
     lost_for: int = 0
+    #: HSV histograms: the object on its prompted frame, the recent good masks, and the
+    #: surroundings of the prompted mask (for back-projection while searching)
+    hist_first: np.ndarray | None = None
+    hist_recent: np.ndarray | None = None
+    hist_around: np.ndarray | None = None
     memory: dict = field(default_factory=dict)
 
     @property
     def lost(self) -> bool:
         return self.lost_for > 0
+
+
+@dataclass
+class _Choice:
+    """One object's answer on one frame, before the decision."""
+
+    mask: np.ndarray
+    score: float
+    logits: np.ndarray | None
+    state: str
+    appearance: float = 1.0
+    jump: bool = False
+
+
+@dataclass
+class _Plan:
+    """What the tracker expects of a tracked object on this frame."""
+
+    predicted: Box  # the Kalman prediction (coasting centre while lost)
+    box: Box  # the prompt box: the prior's box, else the prediction, else a search box
+    prior: np.ndarray | None  # the previous mask moved onto this frame, or a found blob
 
 
 class Tracker:
@@ -131,6 +229,7 @@ class Tracker:
         self._objects: dict[int, _Object] = {}
         self._pending: dict[int, list[ObjectPrompt]] = {}
         self._next_index = 0
+        self._prev_gray: np.ndarray | None = None
         self.frame_size: tuple[int, int] | None = None
 
     # -- public API ---------------------------------------------------------------------
@@ -138,6 +237,11 @@ class Tracker:
     @property
     def object_ids(self) -> list[int]:
         return sorted(self._objects)
+
+    @property
+    def next_index(self) -> int:
+        """The frame index :meth:`step` assumes when none is given."""
+        return self._next_index
 
     def add_prompts(self, prompts: Sequence[ObjectPrompt]) -> None:
         """Schedule prompts; each applies on its ``frame_index`` (a new object starts
@@ -152,7 +256,7 @@ class Tracker:
         time_s: float = 0.0,
     ) -> FrameResult:
         """Start tracking on ``rgb`` ((H, W, 3) uint8 RGB) with prompts for this frame."""
-        self.add_prompts([_at(p, frame_index) for p in prompts])
+        self.add_prompts([replace(p, frame_index=frame_index) for p in prompts])
         return self.step(rgb, frame_index=frame_index, time_s=time_s)
 
     def step(
@@ -167,7 +271,6 @@ class Tracker:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"frame must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
         index = self._next_index if frame_index is None else frame_index
-        self._next_index = index + 1
         t = float(index) if time_s is None else time_s
         if self.frame_size is None:
             self.frame_size = rgb.shape[:2]
@@ -176,11 +279,15 @@ class Tracker:
         prompts = self._pending.pop(index, [])
         if not self._objects and not prompts:
             if self._pending and min(self._pending) > index:
+                self._next_index = index + 1
                 return FrameResult(index, t, [], rgb)
             raise RuntimeError(f"no objects to track on frame {index}: give a prompt first")
+        self._next_index = index + 1
         if embedding is None:
             embedding = self.segmenter.encode([rgb])[0]
-        results = self._track_frame(rgb, embedding, prompts, index, t)
+        gray = to_gray(rgb) if self.config.uses_flow else None
+        results = self._track_frame(rgb, gray, embedding, prompts, index, t)
+        self._prev_gray = gray
         return FrameResult(index, t, results, rgb)
 
     def predict_only(self, rgb: np.ndarray, *, frame_index: int, time_s: float) -> FrameResult:
@@ -197,61 +304,84 @@ class Tracker:
                 ObjectResult(frame_index, time_s, obj.object_id, mask, box, 0.0, "predicted")
             )
         self._next_index = frame_index + 1
+        self._prev_gray = to_gray(rgb) if self.config.uses_flow else None
         return FrameResult(frame_index, time_s, out, rgb)
 
     # -- one frame ----------------------------------------------------------------------
 
-    def _track_frame(self, rgb, embedding, prompts, index, t) -> list[ObjectResult]:
+    def _track_frame(self, rgb, gray, embedding, prompts, index, t) -> list[ObjectResult]:
         h, w = rgb.shape[:2]
         prompted = {p.object_id: p for p in prompts}
         tracked = [o for o in self._ordered() if o.object_id not in prompted]
-        predicted = {o.object_id: clip_box(o.motion.predict(), w, h) for o in tracked}
+        plans = {o.object_id: self._plan(o, rgb, gray, (h, w)) for o in tracked}
 
-        requests = [self._prompt_request(p) for p in prompted.values()]
-        requests += [self._track_request(o, predicted[o.object_id], (h, w)) for o in tracked]
+        requests = [PromptRequest.make(p.box, p.points, p.neg_points) for p in prompted.values()]
+        requests += [self._track_request(o, plans[o.object_id]) for o in tracked]
         candidates = self.segmenter.predict(embedding, requests) if requests else []
 
-        chosen: dict[int, tuple[np.ndarray, float, np.ndarray | None, str]] = {}
+        chosen: dict[int, _Choice] = {}
         for p, cand in zip(prompted.values(), candidates[: len(prompted)], strict=True):
-            chosen[p.object_id] = self._start(p, cand, (h, w))
+            chosen[p.object_id] = self._start(p, cand)
         weak: list[_Object] = []
         for o, cand in zip(tracked, candidates[len(prompted):], strict=True):
-            chosen[o.object_id] = self._choose(o, cand, predicted[o.object_id], "tracking")
-            if self.config.reprompt and self._is_weak(o, *chosen[o.object_id][:2],
-                                                      predicted[o.object_id]):
+            plan = plans[o.object_id]
+            choice = self._judge(o, rgb, self._choose(cand, plan.box, "tracking"), plan)
+            chosen[o.object_id] = choice
+            if self.config.reprompt and (self._doubtful(choice) or self._hopeless(choice)):
                 weak.append(o)
         if weak:
-            self._reprompt(embedding, weak, predicted, chosen, (h, w))
+            self._reprompt(embedding, rgb, weak, plans, chosen, (h, w))
 
         ids = sorted(chosen)
-        masks = make_disjoint([chosen[i][0] for i in ids], [chosen[i][1] for i in ids])
+        masks = make_disjoint([chosen[i].mask for i in ids], [chosen[i].score for i in ids])
         results = []
         for object_id, mask in zip(ids, masks, strict=True):
-            _, score, logits, state = chosen[object_id]
             obj = self._objects[object_id]
+            choice = replace(chosen[object_id], mask=mask)
             if object_id in prompted:
-                results.append(self._accept(obj, mask, score, logits, "prompted", index, t))
+                results.append(self._accept_prompt(obj, rgb, choice, index, t))
             else:
-                results.append(self._settle(obj, mask, score, logits, state,
-                                            predicted[object_id], index, t))
+                results.append(self._settle(obj, rgb, choice, plans[object_id], index, t))
         return results
 
     def _ordered(self) -> list[_Object]:
         return [self._objects[i] for i in sorted(self._objects)]
 
-    def _prompt_request(self, p: ObjectPrompt) -> PromptRequest:
-        return PromptRequest.make(p.box, p.points, p.neg_points)
+    # -- planning -----------------------------------------------------------------------
 
-    def _track_request(self, o: _Object, box: Box, shape) -> PromptRequest:
-        cfg = self.config
+    def _plan(self, o: _Object, rgb: np.ndarray, gray, shape) -> _Plan:
+        """Predict the box; move the previous mask onto this frame (or, while lost,
+        look for object-coloured blobs in the widening search box)."""
+        h, w = shape
+        predicted = clip_box(o.motion.predict(), w, h)
         if o.lost:
-            return PromptRequest.make(self._search_box(o, box, shape), memory=o.memory)
+            search = self._search_box(o, predicted, shape)
+            blob = self._find_blob(o, rgb, search)
+            if blob is None:
+                return _Plan(predicted, search, None)
+            return _Plan(predicted, clip_box(expand_box(mask_to_box(blob), 0.1), w, h), blob)
         prior = None
-        if cfg.use_prior and o.last_mask is not None and o.last_box is not None:
-            prior = warp_mask(o.last_mask, o.last_box, box)
-        logits = o.last_logits if cfg.sam_mask_input else None
-        return PromptRequest(np.asarray(box, np.float32), np.zeros((0, 2), np.float32),
-                             np.zeros(0, np.int32), prior_mask=prior, prior_logits=logits,
+        if self.config.use_prior and o.last_mask is not None and o.last_box is not None:
+            prior = self._moved_prior(o, gray, predicted)
+        pbox = mask_to_box(prior) if prior is not None else None
+        box = predicted if pbox is None or self.config.motion == "none" else pbox
+        return _Plan(predicted, box, prior)
+
+    def _moved_prior(self, o: _Object, gray, predicted: Box) -> np.ndarray:
+        """The previous mask moved onto this frame: by optical flow when on (and the
+        previous frame is known), else by the Kalman box, or unmoved without motion."""
+        if self.config.motion == "none":
+            return o.last_mask
+        if self.config.uses_flow and self._prev_gray is not None and gray is not None:
+            moved = flow_warp(self._prev_gray, gray, o.last_mask)
+            if moved is not None and moved.mask.any():
+                return moved.mask
+        return warp_mask(o.last_mask, o.last_box, predicted)
+
+    def _track_request(self, o: _Object, plan: _Plan) -> PromptRequest:
+        logits = None if o.lost or not self.config.sam_mask_input else o.last_logits
+        return PromptRequest(np.asarray(plan.box, np.float32), np.zeros((0, 2), np.float32),
+                             np.zeros(0, np.int32), prior_mask=plan.prior, prior_logits=logits,
                              memory=o.memory)
 
     def _search_box(self, o: _Object, predicted: Box, shape) -> Box:
@@ -265,7 +395,40 @@ class Tracker:
         half_w, half_h = gw * grow / 2, gh * grow / 2
         return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), shape[1], shape[0])
 
-    def _start(self, p: ObjectPrompt, cand: Candidates, shape) -> tuple:
+    def _find_blob(self, o: _Object, rgb: np.ndarray, search: Box) -> np.ndarray | None:
+        """The object-coloured blob of the search box most likely to be the object: a
+        plausible size (at least ``reacquire_min_area`` of the good area, at most
+        ``max_area_change`` times it), then the largest, then the nearest to the centre.
+        Returns an (H, W) bool mask or None."""
+        cfg = self.config
+        if o.hist_first is None or o.good_area <= 0:
+            return None
+        prob, (x0, y0) = back_project(rgb, search, o.hist_first, o.hist_around)
+        if prob.size == 0:
+            return None
+        prob = cv2.GaussianBlur(prob, (0, 0), 1.5)
+        hot = (prob >= cfg.blob_threshold).astype(np.uint8)
+        n, labels, stats, centroids = cv2.connectedComponentsWithStats(hot, connectivity=8)
+        cx = (search[0] + search[2]) / 2 - x0
+        cy = (search[1] + search[3]) / 2 - y0
+        best, best_key = 0, None
+        for i in range(1, n):
+            ratio = stats[i, cv2.CC_STAT_AREA] / o.good_area
+            if not cfg.reacquire_min_area <= ratio <= cfg.max_area_change:
+                continue
+            dist = float(np.hypot(centroids[i][0] - cx, centroids[i][1] - cy))
+            key = (min(ratio, 1.0), -dist)
+            if best_key is None or key > best_key:
+                best, best_key = i, key
+        if best == 0:
+            return None
+        out = np.zeros(rgb.shape[:2], bool)
+        out[y0:y0 + labels.shape[0], x0:x0 + labels.shape[1]] = labels == best
+        return out
+
+    # -- choosing and judging -----------------------------------------------------------
+
+    def _start(self, p: ObjectPrompt, cand: Candidates) -> _Choice:
         """A user prompt: (re)start the object from the best candidate."""
         box = p.points_box()
         obj = self._objects.get(p.object_id)
@@ -278,97 +441,145 @@ class Tracker:
         )
         k = int(np.argmax(cand.scores))
         mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.1))
-        return mask, float(cand.scores[k]), _logit(cand, k), "prompted"
+        return _Choice(mask, float(cand.scores[k]), _logit(cand, k), "prompted")
 
-    def _choose(self, o: _Object, cand: Candidates, predicted: Box, state: str) -> tuple:
-        """Pick the candidate with the best blend of score and motion agreement."""
+    def _choose(self, cand: Candidates, box: Box, state: str) -> _Choice:
+        """Pick the candidate with the best blend of score and agreement with ``box``."""
         w = self.config.score_weight
         blend = [
-            w * float(s) + (1 - w) * box_iou(mask_to_box(m), predicted)
+            w * float(s) + (1 - w) * box_iou(mask_to_box(m), box)
             for m, s in zip(cand.masks, cand.scores, strict=True)
         ]
         k = int(np.argmax(blend))
-        expected = expand_box(predicted, 0.25)
-        mask = postprocess(cand.masks[k], self.config.postprocess, expected)
-        return mask, float(cand.scores[k]), _logit(cand, k), state
+        mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.25))
+        return _Choice(mask, float(cand.scores[k]), _logit(cand, k), state)
 
-    def _is_jump(self, o: _Object, mask: np.ndarray, predicted: Box) -> bool:
-        cfg = self.config
+    def _judge(self, o: _Object, rgb: np.ndarray, c: _Choice, plan: _Plan) -> _Choice:
+        """Fill in the choice's appearance similarity and whether it jumps."""
+        c.appearance = self._appearance(o, rgb, c.mask)
+        c.jump = self._is_jump(o, c.mask, plan.box)
+        return c
+
+    def _appearance(self, o: _Object, rgb: np.ndarray, mask: np.ndarray) -> float:
+        if o.hist_first is None:
+            return 1.0
+        hist = colour_histogram(rgb, mask)
+        return max(histogram_similarity(hist, o.hist_first),
+                   histogram_similarity(hist, o.hist_recent))
+
+    def _is_jump(self, o: _Object, mask: np.ndarray, expected: Box) -> bool:
         area = float(mask.sum())
         if area == 0:
             return True
-        # growth is a leak into the background; shrinking is usually the object going
-        # behind something, which is reported (and kept out of the motion model)
-        if o.good_area > 0 and area / o.good_area > cfg.max_area_change:
+        if o.good_area > 0 and area / o.good_area > self.config.max_area_change:
             return True
-        return box_iou(mask_to_box(mask), predicted) < cfg.min_box_iou
+        return box_iou(mask_to_box(mask), expected) < self.config.min_box_iou
 
-    def _is_weak(self, o: _Object, mask: np.ndarray, score: float, predicted: Box) -> bool:
-        return score < self.config.reprompt_below or self._is_jump(o, mask, predicted)
+    def _hopeless(self, c: _Choice) -> bool:
+        cfg = self.config
+        return (not c.mask.any() or c.score < cfg.lost_below
+                or c.appearance < cfg.min_appearance)
 
-    def _reprompt(self, embedding, weak: list[_Object], predicted, chosen, shape) -> None:
-        """Ask again with box + the user's clicks re-projected into the predicted box;
-        keep the new mask when it scores better."""
-        requests = [self._reprompt_request(o, predicted[o.object_id], shape) for o in weak]
+    def _doubtful(self, c: _Choice) -> bool:
+        return c.score < self.config.reprompt_below or c.jump
+
+    def _rank(self, c: _Choice) -> tuple:
+        """Order answers: not hopeless, then not doubtful, then score x appearance."""
+        return (not self._hopeless(c), not self._doubtful(c), c.score * c.appearance)
+
+    def _reprompt(self, embedding, rgb, weak: list[_Object], plans, chosen, shape) -> None:
+        """Ask again with box + the user's clicks re-projected into the box; keep the
+        new answer when it ranks better."""
+        requests = [self._reprompt_request(o, plans[o.object_id], shape) for o in weak]
         again = self.segmenter.predict(embedding, requests)
         for o, cand in zip(weak, again, strict=True):
-            new = self._choose(o, cand, predicted[o.object_id], "reprompted")
-            old = chosen[o.object_id]
-            new_ok = not self._is_jump(o, new[0], predicted[o.object_id])
-            old_ok = not self._is_jump(o, old[0], predicted[o.object_id])
-            if (new_ok and not old_ok) or (new_ok == old_ok and new[1] > old[1]):
+            plan = plans[o.object_id]
+            new = self._judge(o, rgb, self._choose(cand, plan.box, "reprompted"), plan)
+            if self._rank(new) > self._rank(chosen[o.object_id]):
                 chosen[o.object_id] = new
 
-    def _reprompt_request(self, o: _Object, box: Box, shape) -> PromptRequest:
+    def _reprompt_request(self, o: _Object, plan: _Plan, shape) -> PromptRequest:
         h, w = shape
-        if o.lost:
-            box = self._search_box(o, box, shape)
+        box = plan.box
         pts, labels = _project_points(o.rel_points, o.rel_labels, box, w, h)
         if not (labels == 1).any() and o.last_mask is not None and o.last_mask.any():
             # no user click: the centre of the last mask, moved with the box, stands in
-            centre = _mask_centre(o.last_mask)
-            rel = _to_relative(centre, o.last_box)
+            rel = _to_relative(_mask_centre(o.last_mask), o.last_box)
             more, _ = _project_points(rel[None], np.ones(1, np.int32), box, w, h)
             pts, labels = np.vstack([pts, more]), np.concatenate([labels, [1]]).astype(np.int32)
         return PromptRequest(np.asarray(box, np.float32), pts, labels, memory=o.memory)
 
-    def _settle(self, o, mask, score, logits, state, predicted, index, t) -> ObjectResult:
-        """Decide tracking / reprompted / lost for a tracked object and update it."""
-        cfg = self.config
-        jump = self._is_jump(o, mask, predicted)
-        if o.lost:
-            found = score >= cfg.reacquire_above and not _area_jump(o, mask, cfg)
-            if not found:
-                return self._mark_lost(o, predicted, score, index, t)
-            o.lost_for = 0
-            o.motion.reset(mask_to_box(mask))
-            return self._accept(o, mask, score, logits, "tracking", index, t)
-        if score < cfg.lost_below or jump:
-            return self._mark_lost(o, predicted, score, index, t)
-        o.weak_run = o.weak_run + 1 if score < cfg.reprompt_below else 0
-        if o.weak_run >= cfg.lost_after:
-            return self._mark_lost(o, predicted, score, index, t)
-        return self._accept(o, mask, score, logits, state, index, t)
+    # -- deciding -----------------------------------------------------------------------
 
-    def _accept(self, o: _Object, mask, score, logits, state, index, t) -> ObjectResult:
-        box = mask_to_box(mask)
-        if box is None:  # a prompt that gave nothing: keep the prompt's box
-            return self._mark_lost(o, o.motion.box, score, index, t)
-        area = float(mask.sum())
+    def _settle(self, o: _Object, rgb, c: _Choice, plan: _Plan, index, t) -> ObjectResult:
+        """Decide tracking / reprompted / predicted / lost for a tracked object."""
+        cfg = self.config
+        if o.lost:
+            if not self._reacquired(o, c):
+                return self._mark_lost(o, plan.predicted, c.score, index, t)
+            o.lost_for = 0
+            return self._accept(o, rgb, c, plan, index, t, teach=False)
+        if self._hopeless(c):
+            return self._mark_lost(o, plan.predicted, c.score, index, t)
+        if not self._doubtful(c):
+            o.weak_run = 0
+            return self._accept(o, rgb, c, plan, index, t, teach=True)
+        o.weak_run += 1
+        if o.weak_run >= cfg.lost_after:
+            return self._mark_lost(o, plan.predicted, c.score, index, t)
+        if c.jump and plan.prior is not None and plan.prior.any():
+            # the answer leaked or jumped: the moved previous mask stands in for it
+            held = _Choice(plan.prior, c.score, o.last_logits, "predicted", c.appearance)
+            return self._accept(o, rgb, held, plan, index, t, teach=False)
+        return self._accept(o, rgb, c, plan, index, t, teach=False)
+
+    def _reacquired(self, o: _Object, c: _Choice) -> bool:
+        cfg = self.config
+        area = float(c.mask.sum())
+        if area == 0 or c.score < cfg.reacquire_above or c.appearance < cfg.reacquire_appearance:
+            return False
         ratio = area / o.good_area if o.good_area > 0 else 1.0
-        steady = 1 / self.config.measure_area_change <= ratio <= self.config.measure_area_change
-        if state == "prompted":
-            o.motion.reset(box)
-        elif steady:
-            o.motion.update(box)
-        if state == "prompted" or o.good_area == 0:
-            o.good_area, o.good_size = area, (box[2] - box[0], box[3] - box[1])
-        elif steady:
+        return cfg.reacquire_min_area <= ratio <= cfg.max_area_change
+
+    def _accept_prompt(self, o: _Object, rgb, c: _Choice, index, t) -> ObjectResult:
+        """The mask of a user prompt: restart the motion, size and appearance models."""
+        box = mask_to_box(c.mask)
+        if box is None:  # a prompt that gave nothing: keep the prompt's box, lost
+            return self._mark_lost(o, o.motion.box, c.score, index, t)
+        o.motion.reset(box)
+        o.good_area, o.good_size = float(c.mask.sum()), (box[2] - box[0], box[3] - box[1])
+        o.hist_first = o.hist_recent = colour_histogram(rgb, c.mask)
+        ring = _ring(c.mask, box, rgb.shape[:2])
+        o.hist_around = colour_histogram(rgb, ring) if ring.any() else None
+        o.lost_for = o.weak_run = 0
+        o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
+        return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
+
+    def _accept(self, o: _Object, rgb, c: _Choice, plan: _Plan, index, t, *,
+                teach: bool) -> ObjectResult:
+        """Report a mask; feed the motion model (its box corrected when the mask is much
+        smaller than the object, e.g. partly hidden); let a steady good mask teach the
+        size and appearance models."""
+        cfg = self.config
+        box = mask_to_box(c.mask)
+        if box is None:
+            return self._mark_lost(o, plan.predicted, c.score, index, t)
+        area = float(c.mask.sum())
+        ratio = area / o.good_area if o.good_area > 0 else 1.0
+        steady = 1 / cfg.measure_area_change <= ratio <= cfg.measure_area_change
+        if c.state != "predicted":
+            measured = box if steady else anchor_box(box, plan.predicted, o.good_size)
+            o.motion.update(measured)
+        if teach and steady:
+            r = cfg.appearance_rate
             o.good_area = 0.8 * o.good_area + 0.2 * area
             o.good_size = (0.8 * o.good_size[0] + 0.2 * (box[2] - box[0]),
                            0.8 * o.good_size[1] + 0.2 * (box[3] - box[1]))
-        o.last_mask, o.last_box, o.last_logits = mask, box, logits
-        return ObjectResult(index, t, o.object_id, mask, box, score, state)
+            hist = colour_histogram(rgb, c.mask)
+            if hist is not None and o.hist_recent is not None:
+                o.hist_recent = ((1 - r) * o.hist_recent + r * hist).astype(np.float32)
+        o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
+        return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
 
     def _mark_lost(self, o: _Object, predicted: Box, score, index, t) -> ObjectResult:
         o.lost_for += 1
@@ -376,25 +587,67 @@ class Tracker:
         shape = self.frame_size or (1, 1)
         return ObjectResult(index, t, o.object_id, np.zeros(shape, bool), predicted, score, "lost")
 
+    # -- saving and restoring -----------------------------------------------------------
 
-def _at(p: ObjectPrompt, frame_index: int) -> ObjectPrompt:
-    from dataclasses import replace
+    def state_dict(self) -> dict:
+        """Everything needed to continue tracking exactly where this tracker is.
 
-    return replace(p, frame_index=frame_index)
+        A tree of dicts and lists whose leaves are JSON scalars (str, int, float, bool,
+        None) or numpy arrays (masks (H, W) bool, histograms float32, Kalman matrices
+        float64, the previous frame's luma (H, W) uint8, whatever the segmenter keeps in
+        an object's ``memory``). Arrays are copies. The layout is described in
+        :data:`STATE_FORMAT`'s notes in the README; restore it with
+        :meth:`load_state_dict` into a tracker built with the same segmenter and config.
+        """
+        return {
+            "format": STATE_FORMAT,
+            "config": _config_dict(self.config),
+            "next_index": self._next_index,
+            "frame_size": None if self.frame_size is None else list(self.frame_size),
+            "prev_gray": _copy_tree(self._prev_gray),
+            "pending": [_prompt_dict(p) for i in sorted(self._pending)
+                        for p in self._pending[i]],
+            "objects": [_object_dict(o) for o in self._ordered()],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved (its arrays are copied, not shared).
+
+        Raises ValueError when the format is unknown or the saved tracker had another
+        configuration.
+        """
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"tracker state format {state.get('format')!r} is not "
+                             f"{STATE_FORMAT!r}")
+        saved = state["config"]
+        if saved != _config_dict(self.config):
+            diff = sorted(k for k in saved if saved[k] != _config_dict(self.config).get(k))
+            raise ValueError(f"tracker state was saved with another configuration "
+                             f"(differs in {', '.join(diff) or 'fields'})")
+        self._next_index = int(state["next_index"])
+        size = state["frame_size"]
+        self.frame_size = None if size is None else (int(size[0]), int(size[1]))
+        self._prev_gray = _copy_tree(state["prev_gray"])
+        self._pending = {}
+        self.add_prompts([_prompt_from_dict(d) for d in state["pending"]])
+        self._objects = {int(d["object_id"]): _object_from_dict(d) for d in state["objects"]}
+
+
+# -- helpers ----------------------------------------------------------------------------
 
 
 def _logit(cand: Candidates, k: int) -> np.ndarray | None:
     return None if cand.logits is None else cand.logits[k : k + 1]
 
 
-def _area_jump(o: _Object, mask: np.ndarray, cfg: TrackerConfig) -> bool:
-    area = float(mask.sum())
-    if area == 0:
-        return True
-    if o.good_area <= 0:
-        return False
-    ratio = area / o.good_area
-    return ratio > cfg.max_area_change or ratio < 1 / cfg.max_area_change
+def _ring(mask: np.ndarray, box: Box, shape) -> np.ndarray:
+    """The surroundings of a mask: its box grown by half, minus the mask dilated a little."""
+    h, w = shape
+    x1, y1, x2, y2 = (int(v) for v in clip_box(expand_box(box, 0.5, min_pad=8), w, h))
+    ring = np.zeros(shape, bool)
+    ring[y1:y2, x1:x2] = True
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return ring & ~grown
 
 
 def _to_relative(xy: np.ndarray, box: Box) -> np.ndarray:
@@ -420,8 +673,67 @@ def _project_points(rel: np.ndarray, labels: np.ndarray, box: Box, w: int, h: in
 
 def _mask_centre(mask: np.ndarray) -> np.ndarray:
     """A point well inside the mask: the maximum of its distance transform."""
-    import cv2
-
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return np.array([x + 0.5, y + 0.5])
+
+
+def _copy_tree(value: Any) -> Any:
+    """A deep copy of a tree of dicts / lists / tuples (as lists) / arrays / scalars."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy_tree(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return copy.deepcopy(value)
+
+
+def _config_dict(config: TrackerConfig) -> dict:
+    return _copy_tree(asdict(config))
+
+
+def _prompt_dict(p: ObjectPrompt) -> dict:
+    return {"object_id": p.object_id, "frame_index": p.frame_index,
+            "box": None if p.box is None else [float(v) for v in p.box],
+            "points": [[float(x), float(y)] for x, y in p.points],
+            "neg_points": [[float(x), float(y)] for x, y in p.neg_points]}
+
+
+def _prompt_from_dict(d: dict) -> ObjectPrompt:
+    box = None if d["box"] is None else tuple(float(v) for v in d["box"])
+    return ObjectPrompt(int(d["object_id"]), box,
+                        tuple(tuple(float(v) for v in q) for q in d["points"]),
+                        tuple(tuple(float(v) for v in q) for q in d["neg_points"]),
+                        int(d["frame_index"]))
+
+
+_OBJECT_ARRAYS = ("rel_points", "rel_labels", "last_mask", "last_logits", "hist_first",
+                  "hist_recent", "hist_around")
+
+
+def _object_dict(o: _Object) -> dict:
+    d = {name: _copy_tree(getattr(o, name)) for name in _OBJECT_ARRAYS}
+    d.update(object_id=o.object_id, motion=_copy_tree(o.motion.state_dict()),
+             last_box=None if o.last_box is None else [float(v) for v in o.last_box],
+             good_area=float(o.good_area), good_size=[float(v) for v in o.good_size],
+             weak_run=o.weak_run, lost_for=o.lost_for, memory=_copy_tree(o.memory))
+    return d
+
+
+def _object_from_dict(d: dict) -> _Object:
+    box = d["last_box"]
+    o = _Object(int(d["object_id"]), motion_from_state_dict(_copy_tree(d["motion"])),
+                _copy_tree(d["rel_points"]), _copy_tree(d["rel_labels"]))
+    for name in _OBJECT_ARRAYS[2:]:
+        setattr(o, name, _copy_tree(d[name]))
+    o.last_box = None if box is None else tuple(float(v) for v in box)
+    o.good_area = float(d["good_area"])
+    o.good_size = (float(d["good_size"][0]), float(d["good_size"][1]))
+    o.weak_run, o.lost_for = int(d["weak_run"]), int(d["lost_for"])
+    o.memory = _copy_tree(d["memory"])
+    return o

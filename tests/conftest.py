@@ -1,0 +1,64 @@
+"""Fixtures shared by the whole test suite.
+
+* ``tiny_sam_checkpoint``: a seeded random tiny SAM checkpoint (built from
+  ``segment_anything``'s modules by ``tools/make_random_sam.py``; 1024-pixel input,
+  64x64 embedding, SAM's real prompt encoder and mask decoder; ~22 MB), made once per
+  session. It loads through the real loading path (``load_sam`` / ``--checkpoint``).
+* ``make_random_sam``: the ``tools/make_random_sam.py`` module, for tests that need
+  another architecture or seed (``save_random_sam(path, arch, seed=...)``).
+* ``sample_dir``: the project's ``sample_videos/`` folder.
+* ``shared_data``: ``../shared/data`` (DAVIS clips etc.); the test is skipped without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str) -> ModuleType:
+    """Import ``tools/<name>.py`` as a module (``tools/`` is not a package)."""
+    module_name = f"samvideo_tools_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "tools" / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot import tools/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def make_random_sam() -> ModuleType:
+    """The ``tools/make_random_sam.py`` module."""
+    return load_tool("make_random_sam")
+
+
+@pytest.fixture(scope="session")
+def tiny_sam_checkpoint(tmp_path_factory: pytest.TempPathFactory, make_random_sam) -> Path:
+    """Path of a random tiny SAM checkpoint (arch ``tiny``, seed 0), made once per session."""
+    path = tmp_path_factory.mktemp("sam") / "sam_tiny_seed0.pth"
+    return make_random_sam.save_random_sam(path, "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The project's generated sample clips, ``sample_videos/``."""
+    return ROOT / "sample_videos"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` next to the checkout; skips the test when it is absent."""
+    path = ROOT.parent / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (DAVIS clips are used for evaluation only)")
+    return path

@@ -1,0 +1,205 @@
+"""Score ``samvideo track`` (GrabCut backend) on the DAVIS 2016 train clips.
+
+For every clip of ``../shared/data/davis2016-train/<clip>/`` (``video.mp4`` plus
+``masks/00000.png``...), the tool runs ``samvideo track`` as a user would: the only
+input taken from the ground truth is the tight box of the first frame's mask. Then it
+scores the written masks with :mod:`samvideo.metrics` (DAVIS J, F, J&F; first and last
+frames left out) and prints a per-clip table (J, F, J&F, fps) with the mean, once per
+variant:
+
+* ``full``         the default tracker (Kalman filter + optical flow, re-prompting);
+* ``no-motion``    ``--no-motion``: the last mask and box, unmoved, prompt the next frame;
+* ``no-reprompt``  ``--no-reprompt``: doubtful masks are never asked for again;
+
+so the tables show what each part is worth. ``fps`` is frames / the pipeline's wall time
+from ``run.json`` (decode, track and write; model loading and interpreter start-up
+excluded); ``cpu ms`` is the whole process's CPU time per frame (start-up included).
+Run with ``--jobs 1`` on an otherwise idle machine when the fps figures matter: two jobs
+share the two cores of the reference machine.
+
+    python tools/eval_davis.py [--clips bear boat] [--jobs 2] [--out eval_davis_out]
+        [--variants full,no-motion,no-reprompt] [--davis PATH] [--json]
+
+DAVIS 2016 is CC BY-NC 4.0: it is read where it lies and never copied into the
+project; the predictions are written under ``--out``. When the DAVIS folder is absent
+the tool says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DAVIS = ROOT.parent / "shared" / "data" / "davis2016-train"
+VARIANTS = {"full": [], "no-motion": ["--no-motion"], "no-reprompt": ["--no-reprompt"]}
+MAX_JOBS = 2  # the reference machine has two cores
+
+
+@dataclass
+class ClipScore:
+    """One clip under one variant."""
+
+    clip: str
+    variant: str
+    frames: int
+    j: float
+    f: float
+    jf: float
+    fps: float  # frames / pipeline wall time (run.json)
+    cpu_ms: float  # process CPU time per frame, start-up included
+    wall_s: float  # the whole ``samvideo track`` process
+
+
+def list_clips(davis: Path, names: list[str] | None) -> list[str]:
+    """Clip folders holding ``video.mp4`` and ``masks/``; ValueError names unknown clips."""
+    found = sorted(p.name for p in davis.iterdir()
+                   if (p / "video.mp4").is_file() and (p / "masks").is_dir())
+    if not names:
+        return found
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValueError(f"unknown clip(s) {', '.join(unknown)} in {davis}")
+    return list(names)
+
+
+def first_box(mask_dir: Path) -> tuple[int, int, int, int]:
+    """Tight XYXY box (x2/y2 exclusive) of the object in the first ground-truth mask."""
+    from samvideo.masks import mask_to_box
+    from samvideo.metrics import VOID_LABEL, list_mask_files, read_mask
+
+    labels = read_mask(list_mask_files(mask_dir)[0])
+    box = mask_to_box((labels > 0) & (labels != VOID_LABEL))
+    if box is None:
+        raise ValueError(f"the first mask in {mask_dir} is empty: no box to start from")
+    return tuple(int(v) for v in box)  # type: ignore[return-value]
+
+
+def run_clip(davis: Path, clip: str, variant: str, out: Path) -> ClipScore:
+    """Track one clip with one variant through the command line, then score it."""
+    from samvideo.metrics import evaluate_sequence
+
+    box = ",".join(str(v) for v in first_box(davis / clip / "masks"))
+    dest = out / variant / clip
+    cmd = [sys.executable, "-m", "samvideo.cli", "track", str(davis / clip / "video.mp4"),
+           "--box", box, "--model", "grabcut", "-o", str(dest), "--overwrite",
+           "--export", "davis", "--quiet", *VARIANTS[variant]]
+    log = out / variant / f"{clip}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4: the child's own CPU time
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = log.read_text().strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"{clip} ({variant}): samvideo track exited with "
+                           f"{proc.returncode}: {tail[0]}")
+    run = json.loads((dest / "run.json").read_text())
+    if run["status"] != "complete":
+        raise RuntimeError(f"{clip} ({variant}): run.json says {run['status']}: {run['error']}")
+    frames = int(run["frames_done"])
+    (score,) = evaluate_sequence(dest / "masks", davis / clip / "masks", name=clip)
+    return ClipScore(clip, variant, frames, score.j_mean, score.f_mean, score.jf_mean,
+                     frames / max(run["timings_s"]["total"], 1e-9),
+                     1000 * (usage.ru_utime + usage.ru_stime) / max(frames, 1), wall)
+
+
+def format_table(variant: str, scores: list[ClipScore]) -> str:
+    """One variant's per-clip rows and the mean row."""
+    head = f"{'clip':<18} {'frames':>6} {'J':>6} {'F':>6} {'J&F':>6} {'fps':>6} {'cpu ms':>7}"
+    lines = [f"== {variant} ==", head, "-" * len(head)]
+    for s in scores:
+        lines.append(f"{s.clip:<18} {s.frames:>6} {s.j:>6.3f} {s.f:>6.3f} {s.jf:>6.3f} "
+                     f"{s.fps:>6.1f} {s.cpu_ms:>7.1f}")
+    lines.append("-" * len(head))
+    m = means(scores)
+    lines.append(f"{'mean (' + str(len(scores)) + ')':<18} {m['frames']:>6} {m['j']:>6.3f} "
+                 f"{m['f']:>6.3f} {m['jf']:>6.3f} {m['fps']:>6.1f} {m['cpu_ms']:>7.1f}")
+    return "\n".join(lines)
+
+
+def means(scores: list[ClipScore]) -> dict:
+    """Mean J, F, J&F over clips (as DAVIS averages); fps over all frames."""
+    frames = sum(s.frames for s in scores)
+    pipeline_s = sum(s.frames / s.fps for s in scores)
+    return {"clips": len(scores), "frames": frames,
+            "j": float(np.mean([s.j for s in scores])),
+            "f": float(np.mean([s.f for s in scores])),
+            "jf": float(np.mean([s.jf for s in scores])),
+            "fps": frames / max(pipeline_s, 1e-9),
+            "cpu_ms": float(np.mean([s.cpu_ms for s in scores]))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--davis", type=Path, default=DEFAULT_DAVIS,
+                        help=f"DAVIS 2016 train folder (default {DEFAULT_DAVIS})")
+    parser.add_argument("--clips", nargs="+", default=None, help="clip names (default: all)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help=f"clips tracked at once, 1..{MAX_JOBS} (default 1: fair fps)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where predictions go (default: a temporary folder)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma list of {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--json", action="store_true", help="also print the scores as JSON")
+    args = parser.parse_args(argv)
+    if not 1 <= args.jobs <= MAX_JOBS:
+        parser.error(f"--jobs {args.jobs}: choose 1..{MAX_JOBS}")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad or not variants:
+        parser.error(f"--variants {args.variants!r}: choose from {', '.join(VARIANTS)}")
+    if not args.davis.is_dir():
+        print(f"eval_davis: no DAVIS data at {args.davis}; nothing to do")
+        return 0
+    try:
+        clips = list_clips(args.davis, args.clips)
+    except ValueError as exc:
+        parser.error(str(exc))
+    with tempfile.TemporaryDirectory(prefix="eval_davis_") as tmp:
+        out = args.out or Path(tmp)
+        results = evaluate_all(args.davis, clips, variants, out, args.jobs)
+    print_report(results, variants, args.json)
+    return 0
+
+
+def evaluate_all(davis: Path, clips: list[str], variants: list[str], out: Path,
+                 jobs: int) -> dict[str, list[ClipScore]]:
+    tasks = [(clip, v) for v in variants for clip in clips]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = list(pool.map(lambda cv: run_clip(davis, cv[0], cv[1], out), tasks))
+    results: dict[str, list[ClipScore]] = {v: [] for v in variants}
+    for score in done:
+        results[score.variant].append(score)
+    return results
+
+
+def print_report(results: dict[str, list[ClipScore]], variants: list[str], as_json: bool) -> None:
+    for v in variants:
+        print(format_table(v, results[v]))
+        print()
+    print("summary (mean over clips):")
+    for v in variants:
+        m = means(results[v])
+        print(f"  {v:<12} J {m['j']:.3f}  F {m['f']:.3f}  J&F {m['jf']:.3f}  "
+              f"{m['fps']:.1f} fps  {m['cpu_ms']:.0f} cpu ms/frame")
+    if as_json:
+        print(json.dumps({v: {"mean": means(results[v]),
+                              "clips": [asdict(s) for s in results[v]]} for v in variants},
+                         indent=2))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
