@@ -37,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from samvideo.pipeline import (
     _versions,
     check_prompts,
     prepare_output,
+    run_record,
     stop_on_signals,
     write_json_atomic,
 )
@@ -942,31 +943,11 @@ class _LiveJob:
         live = {"stop_reason": self._stop_reason(stop), "source_kind": reader.kind,
                 "paced": reader.pace, "rate_known": reader.rate_known,
                 **self.stats.to_dict(info)}
-        data = {
-            "status": summary.status,
-            "error": error,
-            "mode": "live",
-            "frames_done": summary.frames,
-            "last_frame": summary.last_frame,
-            "resumable": False,  # a live stream cannot be rewound
-            "source": {
-                "path": info.source, "width": info.width, "height": info.height,
-                "rate": str(info.rate), "time_base": str(info.time_base),
-                "frame_count": info.frame_count, "duration_s": info.duration_s,
-                "codec": info.codec, "has_audio": info.has_audio,
-            },
-            "inputs": options.inputs,
-            "model": {"name": getattr(self.segmenter, "name", type(self.segmenter).__name__),
-                      **(self.segmenter_info or {})},
-            "tracker": asdict(options.config),
-            "exports": list(self.exports),
-            "outputs": [p.name for p in summary.outputs],
-            "notes": summary.notes,
-            "timings_s": asdict(summary.timings),
-            "seconds_per_frame": summary.timings.per_frame(),
-            "live": live,
-            "versions": self.versions,
-        }
+        data = run_record(summary, error, info=info, options=options, exports=self.exports,
+                          segmenter=self.segmenter, segmenter_info=self.segmenter_info,
+                          versions=self.versions)
+        # a live stream cannot be rewound: never resumable
+        data.update({"mode": "live", "resumable": False, "live": live})
         write_json_atomic(summary.run_json, data)
 
 

@@ -588,35 +588,45 @@ class _Job:
                           None if previous is None else previous.last_frame)
 
     def _write_run_json(self, summary: RunSummary, error: str | None) -> None:
-        info, options = self.info, self.options
-        data = {
-            "status": summary.status,
-            "error": error,
-            "frames_done": summary.frames,
-            "last_frame": summary.last_frame,
+        data = run_record(summary, error, info=self.info, options=self.options,
+                          exports=self.exports, segmenter=self.segmenter,
+                          segmenter_info=self.segmenter_info, versions=_versions())
+        data.update({
             "resumable": summary.resumable,
             "resumed_from": summary.resumed_from,
             "skipped_frames": summary.skipped_frames,
             "skipped": [asdict(s) for s in summary.skipped],
-            "source": {
-                "path": info.source, "width": info.width, "height": info.height,
-                "rate": str(info.rate), "time_base": str(info.time_base),
-                "frame_count": info.frame_count, "duration_s": info.duration_s,
-                "codec": info.codec, "has_audio": info.has_audio,
-            },
-            "inputs": options.inputs,
-            "model": {"name": getattr(self.segmenter, "name", type(self.segmenter).__name__),
-                      **(self.segmenter_info or {})},
-            "tracker": asdict(options.config),
-            "exports": list(self.exports),
-            "outputs": [p.name for p in summary.outputs],
-            "notes": summary.notes,
-            "timings_s": asdict(summary.timings),
-            "seconds_per_frame": summary.timings.per_frame(),
-            "versions": _versions(),
             "resume_key": self.key,
-        }
+        })
         write_json_atomic(summary.run_json, data)
+
+
+def run_record(summary: RunSummary, error: str | None, *, info: VideoInfo,
+               options: RunOptions, exports: Sequence[str], segmenter: Segmenter,
+               segmenter_info: dict | None, versions: dict[str, str]) -> dict:
+    """The keys of ``run.json`` that file and live runs share (callers add their own)."""
+    return {
+        "status": summary.status,
+        "error": error,
+        "frames_done": summary.frames,
+        "last_frame": summary.last_frame,
+        "source": {
+            "path": info.source, "width": info.width, "height": info.height,
+            "rate": str(info.rate), "time_base": str(info.time_base),
+            "frame_count": info.frame_count, "duration_s": info.duration_s,
+            "codec": info.codec, "has_audio": info.has_audio,
+        },
+        "inputs": options.inputs,
+        "model": {"name": getattr(segmenter, "name", type(segmenter).__name__),
+                  **(segmenter_info or {})},
+        "tracker": asdict(options.config),
+        "exports": list(exports),
+        "outputs": [p.name for p in summary.outputs],
+        "notes": summary.notes,
+        "timings_s": asdict(summary.timings),
+        "seconds_per_frame": summary.timings.per_frame(),
+        "versions": versions,
+    }
 
 
 def _discard(paths: Sequence[Path]) -> None:
