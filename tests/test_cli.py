@@ -130,3 +130,22 @@ def test_console_script_runs(tmp_path):
     bad = subprocess.run([*exe, "track", "nope.mp4", "--box", "1,1,4,4"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_tiny_sam_checkpoint_runs_end_to_end(tmp_path, tiny_sam_checkpoint, capsys):
+    """A random tiny SAM saved as a checkpoint loads through --checkpoint (the
+    architecture read from its tensors) and tracks through the real SAM path."""
+    clip = SAMPLES / "moving"
+    assert track(str(clip / "video.mp4"), "--prompts", str(clip / "prompts.json"),
+                 "--model", "auto", "--checkpoint", str(tiny_sam_checkpoint),
+                 "--device", "cpu", "--max-frames", "5", "-o", str(tmp_path),
+                 "--export", "video,davis,jsonl") == 0
+    assert "checkpoint" in capsys.readouterr().err  # says which model "auto" chose
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == "complete" and run["frames_done"] == 5
+    assert run["model"]["name"].startswith("sam:")
+    assert len(list((tmp_path / "masks").glob("*.png"))) == 5
+    assert probe(tmp_path / "overlay.mp4").frame_count == 5
+    lines = [json.loads(x) for x in (tmp_path / "tracks.jsonl").read_text().splitlines()]
+    assert [x["frame"] for x in lines] == list(range(5))
+    assert all(0.0 <= x["score"] <= 1.0 for x in lines)
