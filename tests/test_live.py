@@ -146,7 +146,15 @@ def test_slow_processing_predicts_the_frames_it_has_no_time_for(tmp_path):
     assert max(steady) <= 2 * stats.segment_max_s + SLACK_S, (max(steady), stats.line())
     lines = [json.loads(x) for x in (out / "tracks.jsonl").read_text().splitlines()]
     predicted = [x for x in lines if x["state"] == "predicted"]
-    assert len(predicted) == stats.predicted and all(x["area"] > 0 for x in predicted)
+    assert len(predicted) == stats.predicted
+    # a predicted frame carries the last mask moved by the motion, unless the object was
+    # lost on the last segmented frame (then no mask: an empty mask beats a wrong one)
+    last_state = None
+    for x in lines:
+        if x["state"] != "predicted":
+            last_state = x["state"]
+        else:
+            assert x["area"] > 0 or last_state == "lost", (x, last_state)
     assert_outputs_complete(out, 48)
     assert mean_j(out) >= MIN_J
     assert run_json(out)["live"]["frames_predicted_only"] == stats.predicted
