@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no Kalman filter: the last mask box is the next prompt")
     t.add_argument("--no-reprompt", action="store_true",
                    help="never re-prompt with the user's clicks")
+    t.add_argument("--auto", action="store_true",
+                   help="find the objects to track with SAM's segment-everything on the first "
+                        "frame (SAM models only; instead of --box / --point / --prompts)")
+    t.add_argument("--max-objects", type=_positive_int, default=None, metavar="N",
+                   help="with --auto: track at most N objects, the largest (default 10)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     live = t.add_argument_group("live sources (cameras /dev/videoN or camera:N, stream URLs "
                                 "rtsp:// rtmp:// http(s):// udp:// tcp://, or --live)")
@@ -279,7 +284,13 @@ def _track(args) -> int:
     if args.source == "-":  # a video piped on standard input
         args.source = "/dev/stdin"
     part = FrameRange.parse(args.start, args.end)
-    prompts = _select_prompts(args, part) if args.select else _collect_prompts(args)
+    if args.auto:
+        _check_auto(args)
+        prompts = []  # found on the first frame once the model is loaded
+    else:
+        if args.max_objects:
+            raise UsageError("samvideo track: --max-objects goes with --auto")
+        prompts = _select_prompts(args, part) if args.select else _collect_prompts(args)
     exports = parse_exports(args.export)
     if args.resume and args.overwrite:
         raise UsageError("samvideo track: --resume continues the run in -o DIR, --overwrite "
@@ -287,6 +298,10 @@ def _track(args) -> int:
     if not is_stream(args.source):  # a pipe can be read once: the reader probes it
         probe(args.source, fps=args.fps)  # bad sources fail before a model is loaded
     model, reason = resolve_model(args.model, args.checkpoint)
+    if args.auto and model == "grabcut":
+        raise ValueError("--auto needs a SAM model (--model vit_b|vit_l|vit_h or --checkpoint "
+                         "PATH): GrabCut cannot segment everything; give the objects with "
+                         "--box / --point / --prompts instead")
     options = {}
     if model != "grabcut":
         options = {"device": args.device, "precision": args.precision,
@@ -297,6 +312,8 @@ def _track(args) -> int:
     seg_info = {k: str(getattr(segmenter, k)) for k in ("device", "precision", "arch")
                 if hasattr(segmenter, k)}
     batch = args.batch or (4 if seg_info.get("device", "").startswith("cuda") else 1)
+    if args.auto:
+        prompts = _auto_prompts(args, segmenter, part)
     config = TrackerConfig(motion="none" if args.no_motion else "kalman",
                            reprompt=not args.no_reprompt)
     run_options = RunOptions(
@@ -343,6 +360,39 @@ def _track(args) -> int:
 
 PIPE_HINT = ("an MP4 whose index comes last cannot be read from a pipe: pipe Matroska or "
              "MPEG-TS (ffmpeg -i IN -c copy -f matroska -), or give the file's path")
+
+
+def _check_auto(args) -> None:
+    """``--auto`` finds the objects itself: no other prompt source goes with it."""
+    given = [flag for flag, value in (("--box / --point", getattr(args, "prompt_items", None)),
+                                      ("--prompts", args.prompts),
+                                      ("--select", getattr(args, "select", None))) if value]
+    if given:
+        raise UsageError(f"samvideo track: --auto finds the objects on the first frame: give it "
+                         f"without {', '.join(given)}")
+
+
+def _auto_prompts(args, segmenter, part) -> list:
+    """``--auto``: first-frame prompts from SAM's automatic mask generator."""
+    from samvideo.auto import AutoConfig, auto_prompts
+    from samvideo.video import VideoReader, is_stream
+
+    if is_stream(args.source):
+        raise UsageError("samvideo track: --auto reads the first frame before tracking, "
+                         "which a pipe cannot give twice: save the video to a file")
+    with VideoReader(args.source, fps=args.fps, frames=part) as reader:
+        first = reader.peek()
+    if first is None:
+        raise ValueError(f"source {args.source!r} has no frame to find objects on")
+    config = AutoConfig(max_objects=args.max_objects or AutoConfig.max_objects)
+    prompts = auto_prompts(segmenter, first.rgb, config)
+    if not prompts:
+        raise ValueError(f"--auto found no object to track on the first frame of "
+                         f"{args.source!r}; give one with --box X1,Y1,X2,Y2")
+    if not args.quiet:
+        print(f"samvideo: --auto found {len(prompts)} object(s) on the first frame",
+              file=sys.stderr)
+    return prompts
 
 
 def _select_prompts(args, part) -> list:
@@ -418,6 +468,7 @@ def _track_live(args) -> int:
     from samvideo.tracker import TrackerConfig
 
     for flag, given in (("--resume", args.resume), ("--select", getattr(args, "select", None)),
+                        ("--auto", getattr(args, "auto", False)),
                         ("--start", getattr(args, "start", None)),
                         ("--end", getattr(args, "end", None))):
         if given:

@@ -71,7 +71,11 @@ def warp_mask(mask: np.ndarray, src: Box, dst: Box) -> np.ndarray:
     """Move and scale a mask so that box ``src`` lands on box ``dst`` (nearest neighbour)."""
     sx = (dst[2] - dst[0]) / max(src[2] - src[0], 1e-6)
     sy = (dst[3] - dst[1]) / max(src[3] - src[1], 1e-6)
-    m = np.array([[sx, 0, dst[0] - sx * src[0]], [0, sy, dst[1] - sy * src[1]]], np.float32)
+    # boxes are in edge coordinates (pixel i spans [i, i + 1)); OpenCV puts pixel centres
+    # on integers, hence the half-pixel terms
+    tx = dst[0] - sx * src[0] + 0.5 * sx - 0.5
+    ty = dst[1] - sy * src[1] + 0.5 * sy - 0.5
+    m = np.array([[sx, 0, tx], [0, sy, ty]], np.float32)
     h, w = mask.shape
     out = cv2.warpAffine(mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST)
     return out.astype(bool)
@@ -257,8 +261,16 @@ def back_project(rgb: np.ndarray, region: Box, obj_hist: np.ndarray,
         bg = np.asarray(bg_hist, np.float32)
         ratio = np.where(obj + bg > 0, obj / np.maximum(obj + bg, 1e-12), 0.5)
     hsv = cv2.cvtColor(np.ascontiguousarray(rgb[y1:y2, x1:x2]), cv2.COLOR_RGB2HSV)
-    prob = cv2.calcBackProject([hsv], [0, 1, 2], ratio.astype(np.float32), _HIST_RANGES, 1.0)
-    return prob.astype(np.float32), (x1, y1)
+    # a lookup by bin index (cv2.calcBackProject returns zeros for 3-D float histograms
+    # in OpenCV 5.0, and truncates to the image depth anyway)
+    return ratio.astype(np.float32)[_bin_index(hsv)], (x1, y1)
+
+
+def _bin_index(hsv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histogram bin of every pixel of an (h, w, 3) uint8 OpenCV HSV image."""
+    hb, sb, vb = HIST_BINS
+    h = np.minimum(hsv[..., 0].astype(np.int32) * hb // 180, hb - 1)
+    return h, hsv[..., 1].astype(np.int32) * sb // 256, hsv[..., 2].astype(np.int32) * vb // 256
 
 
 def anchor_box(measured: Box, reference: Box, size: tuple[float, float],
@@ -280,3 +292,21 @@ def anchor_box(measured: Box, reference: Box, size: tuple[float, float],
         else:
             out[lo] = measured[hi] - full
     return (out[0], out[1], out[2], out[3])
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of ``src`` (h, w) float32 guided by ``guide`` (h, w)
+    float32 in [0, 1] (He et al., "Guided Image Filtering"): the output follows the
+    guide's edges. Used to carry a low-resolution soft mask to full resolution so that
+    its boundary snaps to the image's edges. Returns (h, w) float32."""
+    k = (2 * radius + 1, 2 * radius + 1)
+
+    def box(a):
+        return cv2.boxFilter(a, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(src)
+    var_i = box(guide * guide) - mean_i * mean_i
+    cov_ip = box(guide * src) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)

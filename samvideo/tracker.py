@@ -64,6 +64,7 @@ from samvideo.masks import (
 )
 from samvideo.motion import (
     Box,
+    FlowWarp,
     KalmanBoxFilter,
     StaticBox,
     flow_warp,
@@ -130,6 +131,16 @@ class TrackerConfig:
     #: the motion model: a partly hidden object's box shrinks towards the visible part
     #: and would bend the trajectory and slow the velocity down.
     measure_area_change: float = 1.3
+    #: a mask smaller than this fraction of the good area does not feed the motion
+    #: model at all (it coasts): a sliver's box and flow are dominated by whatever
+    #: hides the rest of the object
+    measure_min_area: float = 0.3
+    #: with optical flow, the object's centre is integrated from the flow of its
+    #: visible pixels (right even while it slides behind something) and pulled by this
+    #: gain per steady frame towards its mask box's centre: small enough that a
+    #: partly hidden object's lagging box barely bends it, large enough to undo the
+    #: flow's drift within ten frames
+    flow_box_gain: float = 0.2
     #: to re-acquire, a candidate needs this score, this colour similarity, and an area
     #: between ``reacquire_min_area`` and ``max_area_change`` times the last good area
     #: (an object coming out from behind something shows a part first).
@@ -150,6 +161,7 @@ class TrackerConfig:
         if self.motion not in ("kalman", "none"):
             raise ValueError(f"motion={self.motion!r}: choose 'kalman' or 'none'")
         for name in ("reprompt_below", "lost_below", "reacquire_above", "score_weight",
+                     "flow_box_gain", "measure_min_area",
                      "min_appearance", "appearance_rate", "reacquire_appearance",
                      "reacquire_min_area", "blob_threshold"):
             value = getattr(self, name)
@@ -187,6 +199,9 @@ class _Object:
     hist_first: np.ndarray | None = None
     hist_recent: np.ndarray | None = None
     hist_around: np.ndarray | None = None
+    #: the whole object's box as last measured (XYXY); while the mask is partial it is
+    #: moved by the object's optical flow, so the motion model sees the true motion
+    full_box: Box | None = None
     memory: dict = field(default_factory=dict)
 
     @property
@@ -213,6 +228,7 @@ class _Plan:
     predicted: Box  # the Kalman prediction (coasting centre while lost)
     box: Box  # the prompt box: the prior's box, else the prediction, else a search box
     prior: np.ndarray | None  # the previous mask moved onto this frame, or a found blob
+    flow: FlowWarp | None = None  # the optical flow that moved the prior
 
 
 class Tracker:
@@ -300,6 +316,7 @@ class Tracker:
             if obj.last_mask is not None and not obj.lost and obj.last_box is not None:
                 mask = warp_mask(obj.last_mask, obj.last_box, box)
                 obj.last_mask, obj.last_box = mask, box
+            obj.full_box = box  # the whole object moves with the prediction too
             out.append(
                 ObjectResult(frame_index, time_s, obj.object_id, mask, box, 0.0, "predicted")
             )
@@ -315,13 +332,18 @@ class Tracker:
         tracked = [o for o in self._ordered() if o.object_id not in prompted]
         plans = {o.object_id: self._plan(o, rgb, gray, (h, w)) for o in tracked}
 
-        requests = [PromptRequest.make(p.box, p.points, p.neg_points) for p in prompted.values()]
+        # a prompt's request carries the memory the object keeps from then on, so that
+        # what the backend learns on the prompted frame (GrabCut's first-frame colour
+        # model) is kept; a new box starts it empty (what was learned of the object is stale)
+        memories = {i: self._prompt_memory(p) for i, p in prompted.items()}
+        requests = [PromptRequest.make(p.box, p.points, p.neg_points, memory=memories[i])
+                    for i, p in prompted.items()]
         requests += [self._track_request(o, plans[o.object_id]) for o in tracked]
         candidates = self.segmenter.predict(embedding, requests) if requests else []
 
         chosen: dict[int, _Choice] = {}
         for p, cand in zip(prompted.values(), candidates[: len(prompted)], strict=True):
-            chosen[p.object_id] = self._start(p, cand)
+            chosen[p.object_id] = self._start(p, cand, memories[p.object_id])
         weak: list[_Object] = []
         for o, cand in zip(tracked, candidates[len(prompted):], strict=True):
             plan = plans[o.object_id]
@@ -360,23 +382,24 @@ class Tracker:
             if blob is None:
                 return _Plan(predicted, search, None)
             return _Plan(predicted, clip_box(expand_box(mask_to_box(blob), 0.1), w, h), blob)
-        prior = None
+        prior, flow = None, None
         if self.config.use_prior and o.last_mask is not None and o.last_box is not None:
-            prior = self._moved_prior(o, gray, predicted)
+            prior, flow = self._moved_prior(o, gray, predicted)
         pbox = mask_to_box(prior) if prior is not None else None
         box = predicted if pbox is None or self.config.motion == "none" else pbox
-        return _Plan(predicted, box, prior)
+        return _Plan(predicted, box, prior, flow)
 
-    def _moved_prior(self, o: _Object, gray, predicted: Box) -> np.ndarray:
-        """The previous mask moved onto this frame: by optical flow when on (and the
-        previous frame is known), else by the Kalman box, or unmoved without motion."""
+    def _moved_prior(self, o: _Object, gray, predicted: Box):
+        """The previous mask moved onto this frame, and the flow that moved it (or None):
+        by optical flow when on (and the previous frame is known), else by the Kalman
+        box, or unmoved without motion."""
         if self.config.motion == "none":
-            return o.last_mask
+            return o.last_mask, None
         if self.config.uses_flow and self._prev_gray is not None and gray is not None:
             moved = flow_warp(self._prev_gray, gray, o.last_mask)
             if moved is not None and moved.mask.any():
-                return moved.mask
-        return warp_mask(o.last_mask, o.last_box, predicted)
+                return moved.mask, moved
+        return warp_mask(o.last_mask, o.last_box, predicted), None
 
     def _track_request(self, o: _Object, plan: _Plan) -> PromptRequest:
         logits = None if o.lost or not self.config.sam_mask_input else o.last_logits
@@ -428,13 +451,15 @@ class Tracker:
 
     # -- choosing and judging -----------------------------------------------------------
 
-    def _start(self, p: ObjectPrompt, cand: Candidates) -> _Choice:
+    def _prompt_memory(self, p: ObjectPrompt) -> dict:
+        """The backend memory of a prompted object: its own for clicks on a tracked
+        object, a new one for a new object or a new box."""
+        obj = self._objects.get(p.object_id)
+        return {} if obj is None or p.box is not None else obj.memory
+
+    def _start(self, p: ObjectPrompt, cand: Candidates, memory: dict) -> _Choice:
         """A user prompt: (re)start the object from the best candidate."""
         box = p.points_box()
-        obj = self._objects.get(p.object_id)
-        memory = {} if obj is None else obj.memory
-        if p.box is not None:
-            memory.clear()  # a new box: what the backend learned of the object is stale
         rel, labels = _relative_points(p, box)
         self._objects[p.object_id] = _Object(
             p.object_id, make_motion_model(self.config.motion, box), rel, labels, memory=memory
@@ -547,6 +572,7 @@ class Tracker:
         if box is None:  # a prompt that gave nothing: keep the prompt's box, lost
             return self._mark_lost(o, o.motion.box, c.score, index, t)
         o.motion.reset(box)
+        o.full_box = box
         o.good_area, o.good_size = float(c.mask.sum()), (box[2] - box[0], box[3] - box[1])
         o.hist_first = o.hist_recent = colour_histogram(rgb, c.mask)
         ring = _ring(c.mask, box, rgb.shape[:2])
@@ -567,9 +593,9 @@ class Tracker:
         area = float(c.mask.sum())
         ratio = area / o.good_area if o.good_area > 0 else 1.0
         steady = 1 / cfg.measure_area_change <= ratio <= cfg.measure_area_change
-        if c.state != "predicted":
-            measured = box if steady else anchor_box(box, plan.predicted, o.good_size)
-            o.motion.update(measured)
+        if c.state != "predicted" and ratio >= cfg.measure_min_area:
+            o.full_box = self._full_box(o, c.mask, box, steady, plan)
+            o.motion.update(o.full_box)
         if teach and steady:
             r = cfg.appearance_rate
             o.good_area = 0.8 * o.good_area + 0.2 * area
@@ -580,6 +606,28 @@ class Tracker:
                 o.hist_recent = ((1 - r) * o.hist_recent + r * hist).astype(np.float32)
         o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
         return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
+
+    def _full_box(self, o: _Object, mask: np.ndarray, box: Box, steady: bool,
+                  plan: _Plan) -> Box:
+        """The whole object's box, which feeds the motion model.
+
+        With optical flow: the last whole box moved by the flow of the mask's (visible)
+        pixels, pulled by ``flow_box_gain`` towards the mask's box when the mask is
+        steady (which corrects the drift of integrated flow), with the mask's size when
+        steady, else the last whole size. Without flow: the mask's box when steady, else
+        the partial box extended from its edge that agrees with the prediction.
+        """
+        shift = plan.flow.displacement(mask) if plan.flow is not None else None
+        if shift is None or o.full_box is None:
+            return box if steady else anchor_box(box, plan.predicted, o.good_size)
+        fb, k = o.full_box, self.config.flow_box_gain
+        cx, cy = (fb[0] + fb[2]) / 2 + shift[0], (fb[1] + fb[3]) / 2 + shift[1]
+        w, h = fb[2] - fb[0], fb[3] - fb[1]
+        if steady:
+            cx += k * ((box[0] + box[2]) / 2 - cx)
+            cy += k * ((box[1] + box[3]) / 2 - cy)
+            w, h = box[2] - box[0], box[3] - box[1]
+        return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
     def _mark_lost(self, o: _Object, predicted: Box, score, index, t) -> ObjectResult:
         o.lost_for += 1
@@ -720,6 +768,7 @@ def _object_dict(o: _Object) -> dict:
     d = {name: _copy_tree(getattr(o, name)) for name in _OBJECT_ARRAYS}
     d.update(object_id=o.object_id, motion=_copy_tree(o.motion.state_dict()),
              last_box=None if o.last_box is None else [float(v) for v in o.last_box],
+             full_box=None if o.full_box is None else [float(v) for v in o.full_box],
              good_area=float(o.good_area), good_size=[float(v) for v in o.good_size],
              weak_run=o.weak_run, lost_for=o.lost_for, memory=_copy_tree(o.memory))
     return d
@@ -732,6 +781,7 @@ def _object_from_dict(d: dict) -> _Object:
     for name in _OBJECT_ARRAYS[2:]:
         setattr(o, name, _copy_tree(d[name]))
     o.last_box = None if box is None else tuple(float(v) for v in box)
+    o.full_box = None if d["full_box"] is None else tuple(float(v) for v in d["full_box"])
     o.good_area = float(d["good_area"])
     o.good_size = (float(d["good_size"][0]), float(d["good_size"][1]))
     o.weak_run, o.lost_for = int(d["weak_run"]), int(d["lost_for"])

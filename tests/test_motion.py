@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
-from samvideo.motion import KalmanBoxFilter, StaticBox, make_motion_model
+from samvideo.masks import box_to_mask, mask_iou
+from samvideo.motion import (
+    KalmanBoxFilter,
+    StaticBox,
+    flow_warp,
+    make_motion_model,
+    motion_from_state_dict,
+)
 from tests.helpers import square_box
 
 
@@ -48,3 +57,70 @@ def test_static_model_and_factory():
     assert m.predict() == (5, 6, 7, 8)
     with pytest.raises(ValueError, match="'wobbly'"):
         make_motion_model("wobbly", (0, 0, 1, 1))
+
+
+def test_kalman_state_dict_round_trip_continues_identically():
+    kf = KalmanBoxFilter(square_box(0))
+    for t in range(1, 6):
+        kf.predict()
+        kf.update(square_box(t))
+    state = kf.state_dict()
+    copy = KalmanBoxFilter.from_state_dict(state)
+    for t in range(6, 10):
+        assert kf.predict() == copy.predict()
+        assert kf.update(square_box(t)) == copy.update(square_box(t))
+    assert motion_from_state_dict(StaticBox((1, 2, 3, 4)).state_dict()).box == (1, 2, 3, 4)
+    with pytest.raises(ValueError, match="'spline'"):
+        motion_from_state_dict({"kind": "spline"})
+    state["P"] = np.eye(3)
+    with pytest.raises(ValueError, match="'P'"):
+        KalmanBoxFilter.from_state_dict(state)
+
+
+def _textured_clip(n: int) -> list[np.ndarray]:
+    """Grey frames: a square with a fixed texture moving by square_box over a fixed
+    textured background (make_frames redraws the square's noise on every frame)."""
+    rng = np.random.default_rng(0)
+    smooth = lambda a: cv2.GaussianBlur(a.astype(np.float32), (0, 0), 1.5)  # noqa: E731
+    bg = smooth(rng.integers(0, 120, (240, 320)))
+    tex = smooth(rng.integers(120, 255, (40, 40)))
+    out = []
+    for t in range(n):
+        f = bg.copy()
+        x1, y1, _, _ = (int(v) for v in square_box(t))
+        f[y1:y1 + 40, x1:x1 + 40] = tex
+        out.append(np.clip(f, 0, 255).astype(np.uint8))
+    return out
+
+
+def test_flow_moves_a_mask_with_the_object():
+    grays = _textured_clip(3)
+    mask = box_to_mask(square_box(1), (240, 320))
+    moved = flow_warp(grays[1], grays[2], mask)
+    assert moved is not None and moved.mask.dtype == bool
+    assert mask_iou(moved.mask, box_to_mask(square_box(2), (240, 320))) > 0.85
+    assert moved.shift == (pytest.approx(4.0, abs=1.0), pytest.approx(2.0, abs=1.0))
+    # the displacement of a part of the object (e.g. its visible part) is the same
+    half = box_to_mask(square_box(2), (240, 320))
+    half[:, 40:] = False
+    dx, dy = moved.displacement(half)
+    assert (dx, dy) == (pytest.approx(4.0, abs=1.0), pytest.approx(2.0, abs=1.0))
+
+
+def test_flow_gives_up_on_flat_images_and_empty_masks():
+    flat = np.full((240, 320), 90, np.uint8)
+    mask = box_to_mask((20, 20, 60, 60), (240, 320))
+    assert flow_warp(flat, flat, mask) is None
+    assert flow_warp(flat, flat, np.zeros((240, 320), bool)) is None
+    with pytest.raises(ValueError, match="shapes differ"):
+        flow_warp(flat, flat[:100], mask)
+
+
+@pytest.mark.parametrize("box", [(10, 100, 300, 104), (100, 10, 103, 230), (0, 0, 2, 2)])
+def test_flow_on_thin_or_tiny_masks_does_not_crash(box):
+    # OpenCV's DIS segfaults on images thinner than 32 px with a longer other side
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (240, 320), dtype=np.uint8)
+    b = np.roll(a, 2, axis=1)
+    moved = flow_warp(a, b, box_to_mask(box, (240, 320)))
+    assert moved is None or moved.mask.shape == (240, 320)

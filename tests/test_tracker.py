@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 
-from samvideo.masks import box_to_mask, mask_iou
-from samvideo.prompts import ObjectPrompt
+from samvideo.masks import box_to_mask, expand_box, mask_iou
+from samvideo.metrics import list_mask_files, read_mask
+from samvideo.prompts import ObjectPrompt, load_prompts_file
+from samvideo.segmenters.grabcut import GrabCutSegmenter
 from samvideo.tracker import Tracker, TrackerConfig
-from tests.helpers import FakeSegmenter, square_box
+from tests.helpers import SAMPLES, FakeSegmenter, make_frames, square_box
 
 SHAPE = (240, 320)
 BLANK = np.zeros((*SHAPE, 3), np.uint8)
@@ -154,3 +157,168 @@ def test_bad_frames_and_missing_prompts():
         tracker.step(BLANK)
     with pytest.raises(ValueError, match="uint8"):
         tracker.step(BLANK.astype(np.float32))
+
+
+# -- the occlusion clip: lost while hidden, found again after -------------------------
+
+OCCLUSION = SAMPLES / "occlusion"
+HIDDEN = range(25, 35)  # frames 25..34: the object is fully behind the panel
+#: measured (GrabCut): lost on exactly frames 25..34, re-acquired on frame 38 (the
+#: object shows again from frame 35 and is a third out on 38); the tests allow frame 39
+REACQUIRED_BY = 34 + 5
+
+
+def _clip(folder):
+    with av.open(str(folder / "video.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    labels = [read_mask(p) for p in list_mask_files(folder / "masks")]
+    return frames, labels, load_prompts_file(folder / "prompts.json")
+
+
+class MaskFake(FakeSegmenter):
+    """Answers with the true mask of the object (ground truth) cut to the prompt box
+    grown by 25 %; score 0.95, and 0 when nothing of the object is there (hidden)."""
+
+    def __init__(self, labels):
+        super().__init__(lambda t: None, labels[0].shape)
+        self.labels = labels
+
+    def _mask(self, t, req):
+        truth = self.labels[t] == 1
+        if req.box_xyxy is None:
+            return truth
+        prompt = tuple(float(v) for v in req.box_xyxy)
+        return truth & box_to_mask(expand_box(prompt, 0.25), self.shape)
+
+
+def _track_clip(segmenter, frames, prompts):
+    tracker = Tracker(segmenter)
+    results = [tracker.init(frames[0], prompts)]
+    results += [tracker.step(rgb) for rgb in frames[1:]]
+    return [r.objects[0] for r in results]
+
+
+def _check_occlusion(objs, labels):
+    for t in HIDDEN:
+        assert objs[t].state == "lost" and not objs[t].mask.any(), t
+    found = next(t for t in range(35, len(objs)) if objs[t].state != "lost")
+    assert found <= REACQUIRED_BY, f"re-acquired on frame {found}"
+    assert all(o.state != "lost" for o in objs[found:]), [o.state for o in objs[found:]]
+    # before the occlusion and after re-acquisition the masks are right
+    for t in [*range(1, 24), *range(found + 2, len(objs))]:
+        assert mask_iou(objs[t].mask, labels[t] == 1) > 0.8, t
+    return found
+
+
+@pytest.fixture(scope="module")
+def occlusion_clip():
+    return _clip(OCCLUSION)
+
+
+def test_grabcut_loses_the_hidden_object_and_finds_it_again(occlusion_clip):
+    frames, labels, prompts = occlusion_clip
+    objs = _track_clip(GrabCutSegmenter(), frames, prompts)
+    _check_occlusion(objs, labels)
+
+
+def test_a_segmenter_whose_score_collapses_while_hidden(occlusion_clip):
+    frames, labels, prompts = occlusion_clip
+    seg = MaskFake(labels)
+    objs = _track_clip(seg, frames, prompts)
+    _check_occlusion(objs, labels)
+    # while lost, the tracker searched a widening box around the coasting prediction
+    searched = [req.box_xyxy for t, req in seg.calls if t in HIDDEN]
+    widths = [float(b[2] - b[0]) for b in searched]
+    assert widths[-1] > widths[0]
+
+
+def test_a_mask_that_does_not_look_like_the_object_is_not_reported():
+    """The segmenter answers confidently, but on frames 10+ with a blob of another colour
+    (the object itself went away): appearance, not score, makes the object lost."""
+    frames = make_frames(16)
+    elsewhere = (200.0, 150.0, 240.0, 190.0)
+    for f in frames[10:]:
+        f[box_to_mask(elsewhere, SHAPE)] = (40, 60, 200)  # a blue square appears...
+        f[box_to_mask(square_box(12), SHAPE)] = (90, 120, 90)  # ...the red one is gone
+
+    class Confident(FakeSegmenter):
+        def _mask(self, t, req):
+            return box_to_mask(square_box(t) if t < 10 else elsewhere, self.shape)
+
+    tracker = Tracker(Confident(square_box, SHAPE))
+    tracker.init(frames[0], [ObjectPrompt(1, square_box(0))])
+    states = [tracker.step(f).objects[0].state for f in frames[1:]]
+    assert states[:9] == ["tracking"] * 9
+    assert set(states[9:]) == {"lost"}
+
+
+# -- saving and restoring --------------------------------------------------------------
+
+
+def _steps(tracker, frames, start):
+    return [tracker.step(rgb, frame_index=start + i) for i, rgb in enumerate(frames)]
+
+
+def _masks(results):
+    return [[(o.object_id, o.state, o.mask.copy(), o.box_xyxy, o.score) for o in r.objects]
+            for r in results]
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for fa, fb in zip(a, b, strict=True):
+        assert [o[:2] for o in fa] == [o[:2] for o in fb]
+        for oa, ob in zip(fa, fb, strict=True):
+            np.testing.assert_array_equal(oa[2], ob[2])
+            assert oa[3] == ob[3] and oa[4] == ob[4]
+
+
+@pytest.mark.parametrize("through_files", [False, True])
+def test_state_dict_resumes_bit_identically(tmp_path, occlusion_clip, through_files):
+    """N frames straight == k frames, save, load into a fresh tracker, N - k frames; on
+    the occlusion clip (GrabCut, flow, the lost state) with a second object whose
+    prompt is still pending at the save."""
+    frames, _, prompts = occlusion_clip
+    frames = frames[:40]
+    late = ObjectPrompt(2, (250.0, 20.0, 300.0, 60.0), frame_index=34)
+    straight = Tracker(GrabCutSegmenter())
+    straight.add_prompts([*prompts, late])
+    expected = _masks(_steps(straight, frames, 0))
+
+    k = 30  # the object is lost here: coasting, widening search, pending prompt
+    first = Tracker(GrabCutSegmenter())
+    first.add_prompts([*prompts, late])
+    head = _masks(_steps(first, frames[:k], 0))
+    state = first.state_dict()
+    if through_files:
+        from samvideo.resume import load_state, save_state
+
+        save_state({"tracker": state}, tmp_path / "state")
+        state = load_state(tmp_path / "state")["tracker"]
+    resumed = Tracker(GrabCutSegmenter())
+    resumed.load_state_dict(state)
+    assert resumed.next_index == k
+    tail = _masks(_steps(resumed, frames[k:], k))
+    _assert_same(head + tail, expected)
+    # the saved state is a copy: tracking on does not change it
+    assert first.state_dict()["next_index"] == k
+
+
+def test_state_dict_refuses_another_configuration():
+    tracker = Tracker(FakeSegmenter(square_box, SHAPE))
+    tracker.init(BLANK, [ObjectPrompt(1, square_box(0))])
+    state = tracker.state_dict()
+    other = Tracker(FakeSegmenter(square_box, SHAPE), config=TrackerConfig(lost_after=9))
+    with pytest.raises(ValueError, match="lost_after"):
+        other.load_state_dict(state)
+    with pytest.raises(ValueError, match="format"):
+        other.load_state_dict({**state, "format": "something/0"})
+
+
+def test_config_values_are_checked():
+    with pytest.raises(ValueError, match="min_appearance=1.5"):
+        TrackerConfig(min_appearance=1.5)
+    with pytest.raises(ValueError, match="max_area_change=0.5"):
+        TrackerConfig(max_area_change=0.5)
+    with pytest.raises(ValueError, match="lost_after=0"):
+        TrackerConfig(lost_after=0)
