@@ -7,6 +7,7 @@ import pytest
 from samvideo.masks import box_to_mask, expand_box, mask_iou
 from samvideo.metrics import list_mask_files, read_mask
 from samvideo.prompts import ObjectPrompt, load_prompts_file
+from samvideo.segmenters.base import PromptRequest
 from samvideo.segmenters.grabcut import GrabCutSegmenter
 from samvideo.tracker import Tracker, TrackerConfig
 from tests.helpers import SAMPLES, FakeSegmenter, make_frames, square_box
@@ -322,3 +323,26 @@ def test_config_values_are_checked():
         TrackerConfig(max_area_change=0.5)
     with pytest.raises(ValueError, match="lost_after=0"):
         TrackerConfig(lost_after=0)
+
+
+def test_what_the_backend_learns_on_the_prompted_frame_is_kept():
+    # GrabCut learns the object's colours on the prompted frame; they must be the ones
+    # later frames use (a model learned on frame 1 instead would take in the trail the
+    # moved mask leaves behind), and a new box on a later frame starts them afresh
+    frames = make_frames(8)
+    seg = GrabCutSegmenter()
+    tracker = Tracker(seg)
+    tracker.init(frames[0], [ObjectPrompt(1, box=square_box(0))])
+    alone = PromptRequest.make(square_box(0))
+    seg.predict(seg.encode([frames[0]])[0], [alone])
+    kept = tracker.state_dict()["objects"][0]["memory"]
+    np.testing.assert_array_equal(kept["grabcut_fgd"], alone.memory["grabcut_fgd"])
+    for t in range(1, 7):
+        result = tracker.step(frames[t])
+        assert mask_iou(result[1].mask, box_to_mask(square_box(t), frames[t].shape[:2])) > 0.9, t
+    tracker.add_prompts([ObjectPrompt(1, box=square_box(7), frame_index=7)])
+    tracker.step(frames[7])
+    again = PromptRequest.make(square_box(7))
+    seg.predict(seg.encode([frames[7]])[0], [again])
+    renewed = tracker.state_dict()["objects"][0]["memory"]
+    np.testing.assert_array_equal(renewed["grabcut_fgd"], again.memory["grabcut_fgd"])

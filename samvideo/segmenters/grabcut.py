@@ -74,9 +74,9 @@ class GrabCutSegmenter:
     def __init__(
         self,
         *,
-        max_side: int = 240,  # tracked frames: the crop is downscaled to this longest
-        # side. GrabCut costs ~1.3 us per pixel per round; 240 px is ~35 ms on one core.
-        # DAVIS J&F: 160 px 0.487, 240 px 0.525
+        max_side: int = 320,  # tracked frames: the crop is downscaled to this longest
+        # side. GrabCut costs ~1.3 us per pixel per round. DAVIS J&F (30 train clips):
+        # 240 px 0.504, 320 px 0.524, 400 px 0.529 at 10 % fewer frames per second
         first_max_side: int = 320,  # the object's first cut seeds every later frame:
         # more pixels and rounds there (once per object)
         iterations: int = 1,  # graph-cut rounds on tracked frames when the models are
@@ -90,7 +90,8 @@ class GrabCutSegmenter:
         # prior box's mean side are sure foreground...
         reach: float = 0.03,  # ...and pixels further out than this fraction sure
         # background. Flow puts the prior within a few pixels; a wider band lets the
-        # cut leak (DAVIS J&F: 0.03/0.03 0.487, 0.05/0.05 0.472, 0.03/0.06 0.475)
+        # cut leak (DAVIS J&F at 160 px: 0.03/0.03 0.487, 0.05/0.05 0.472, 0.03/0.06
+        # 0.475; band at 240 px: 0.03 0.504, 0.08 0.447; at 320 px: 0.015 0.519, 0.03 0.524)
         doubt_below: float = 0.2,  # prior mode, frozen colours: sure-foreground seeds
         # whose colour posterior (first-frame object vs this frame's background) is under
         # this are left to the cut: flow smooths motion across an occluder's edge and
