@@ -375,17 +375,10 @@ def _check_auto(args) -> None:
 def _auto_prompts(args, segmenter, part) -> list:
     """``--auto``: first-frame prompts from SAM's automatic mask generator."""
     from samvideo.auto import AutoConfig, auto_prompts
-    from samvideo.video import VideoReader, is_stream
 
-    if is_stream(args.source):
-        raise UsageError("samvideo track: --auto reads the first frame before tracking, "
-                         "which a pipe cannot give twice: save the video to a file")
-    with VideoReader(args.source, fps=args.fps, frames=part) as reader:
-        first = reader.peek()
-    if first is None:
-        raise ValueError(f"source {args.source!r} has no frame to find objects on")
+    rgb = _first_frame(args, part, "--auto", "find objects on")
     config = AutoConfig(max_objects=args.max_objects or AutoConfig.max_objects)
-    prompts = auto_prompts(segmenter, first.rgb, config)
+    prompts = auto_prompts(segmenter, rgb, config)
     if not prompts:
         raise ValueError(f"--auto found no object to track on the first frame of "
                          f"{args.source!r}; give one with --box X1,Y1,X2,Y2")
@@ -398,20 +391,27 @@ def _auto_prompts(args, segmenter, part) -> list:
 def _select_prompts(args, part) -> list:
     """``--select``: the prompts drawn in a window on the first frame to track."""
     from samvideo.select import check_display, select_prompts
-    from samvideo.video import VideoReader, is_stream
 
     if getattr(args, "prompt_items", None) or args.prompts:
         raise UsageError("samvideo track: --select draws the prompts: give it without "
                          "--box / --point / --prompts")
     check_display()  # before anything is decoded
+    return select_prompts(_first_frame(args, part, "--select", "select on"))
+
+
+def _first_frame(args, part, flag: str, purpose: str):
+    """The first frame to track, (H, W, 3) uint8 RGB, read ahead of the run (by
+    ``--select`` / ``--auto``); a pipe cannot be read twice, so it is refused."""
+    from samvideo.video import VideoReader, is_stream
+
     if is_stream(args.source):
-        raise UsageError("samvideo track: --select reads the first frame before tracking, "
+        raise UsageError(f"samvideo track: {flag} reads the first frame before tracking, "
                          "which a pipe cannot give twice: save the video to a file")
     with VideoReader(args.source, fps=args.fps, frames=part) as reader:
         first = reader.peek()
     if first is None:
-        raise ValueError(f"source {args.source!r} has no frame to select on")
-    return select_prompts(first.rgb)
+        raise ValueError(f"source {args.source!r} has no frame to {purpose}")
+    return first.rgb
 
 
 def _is_live(args) -> bool:
