@@ -96,7 +96,7 @@ class GrabCutSegmenter:
         # whose colour posterior (first-frame object vs this frame's background) is under
         # this are left to the cut: flow smooths motion across an occluder's edge and
         # drags the prior onto it. Synthetic occlusion clip, partly hidden frames 13-23:
-        # J 0.66-0.89 -> 0.81-0.97; DAVIS J&F 0.506 -> 0.498 (noise: mallard-water
+        # J 0.66-0.93 -> 0.80-0.98; DAVIS J&F 0.506 -> 0.498 (noise: mallard-water
         # +0.13, soccerball -0.36). Seeding sure foreground only deeper than half the
         # prior's thickness instead fixed the clip too but cost DAVIS 0.07 (0.439)
         min_reach_px: float = 6.0,  # ...but the band is at least this many frame pixels
