@@ -204,8 +204,6 @@ class FlowWarp:
 
     Attributes:
         mask: (H, W) bool, the previous mask moved pixel by pixel along the flow.
-        shift: (dx, dy) float pixels, the median displacement of the moved mask's pixels
-            from the previous frame to this one.
         back: (h, w, 2) float32 backward flow of the crop (crop pixels: for each pixel of
             the current crop, where it was in the previous one).
         region: (x0, y0, x1, y1) int, the crop in frame pixels.
@@ -213,7 +211,6 @@ class FlowWarp:
     """
 
     mask: np.ndarray
-    shift: tuple[float, float]
     back: np.ndarray
     region: tuple[int, int, int, int]
     scale: float
@@ -288,15 +285,10 @@ def flow_warp(
                          np.arange(size[1], dtype=np.float32))
     moved = cv2.remap(m, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    inside = moved > 0.5
-    if inside.any():
-        dx, dy = -np.median(back[inside], axis=0) / scale
-    else:
-        dx = dy = 0.0
     up = cv2.resize(moved, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
     out = np.zeros((h, w), bool)
     out[y0:y1, x0:x1] = up > 0.5
-    return FlowWarp(out, (float(dx), float(dy)), back, (x0, y0, x1, y1), scale)
+    return FlowWarp(out, back, (x0, y0, x1, y1), scale)
 
 
 #: OpenCV's DIS flow crashes (segfault, OpenCV 4.x-5.0) on images with a side under 32

@@ -318,11 +318,8 @@ class GrabCutSegmenter:
         sure = labels[:rows] == cv2.GC_FGD
         if not sure.any():
             return
-        px = image[:rows][sure].astype(np.float64)
-        lf, lb = _gmm_likelihood(px, fgd), _gmm_likelihood(px, bgd)
-        post = (lf + 1e-300) / (lf + lb + 2e-300)
         doubtful = np.zeros_like(sure)
-        doubtful[sure] = post < self.doubt_below
+        doubtful[sure] = _posterior(image[:rows][sure], fgd, bgd) < self.doubt_below
         labels[:rows][doubtful] = cv2.GC_PR_FGD
 
 
@@ -409,9 +406,15 @@ def _colour_confidence(bgr, mask, fgd, bgd) -> float:
     px = bgr[mask].astype(np.float64)
     if len(px) > 1000:  # a subsample gives the same mean at a fraction of the cost
         px = px[:: len(px) // 1000]
+    return float(_posterior(px, fgd, bgd).mean())
+
+
+def _posterior(pixels: np.ndarray, fgd, bgd) -> np.ndarray:
+    """P(foreground | colour) of (N, 3) BGR pixels under GrabCut's two GMMs (equal
+    priors), (N,) float64."""
+    px = np.asarray(pixels, np.float64)
     lf, lb = _gmm_likelihood(px, fgd), _gmm_likelihood(px, bgd)
-    post = (lf + 1e-300) / (lf + lb + 2e-300)
-    return float(post.mean())
+    return (lf + 1e-300) / (lf + lb + 2e-300)
 
 
 def _area_agreement(mask: np.ndarray, prior: np.ndarray | None, box) -> float:
