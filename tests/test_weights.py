@@ -76,9 +76,11 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         if state.cut_after is not None and state.cut_after < len(body):
             body = body[: state.cut_after]
             self.close_connection = True
+        # counted before writing: the client may finish reading (and the test go on to its
+        # asserts) before this thread runs another line after the write
+        state.bytes_sent += len(body)
         self.wfile.write(body)
         self.wfile.flush()
-        state.bytes_sent += len(body)
 
 
 @pytest.fixture
