@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -207,8 +208,20 @@ def _check_occlusion(objs, labels):
     assert all(o.state != "lost" for o in objs[found:]), [o.state for o in objs[found:]]
     # before the occlusion and after re-acquisition the masks are right
     for t in [*range(1, 24), *range(found + 2, len(objs))]:
-        assert mask_iou(objs[t].mask, labels[t] == 1) > 0.8, t
+        _check_visible_part(objs[t].mask, labels[t] == 1, t)
     return found
+
+
+def _check_visible_part(mask: np.ndarray, truth: np.ndarray, t: int) -> None:
+    """The mask is the object's visible part: IoU over 0.8; for a sliver (under 300
+    pixels show, where a strip one pixel wide along the occluder's edge alone costs 0.2
+    IoU) all of it, and nothing further than 2 pixels from it."""
+    if truth.sum() >= 300:
+        assert mask_iou(mask, truth) > 0.8, t
+        return
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert (mask & truth).sum() >= 0.95 * truth.sum(), t
+    assert not (mask & ~near).any(), t
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,14 @@ It needs no weights, so it is what every user without a SAM checkpoint gets.
   background (the ground between a bear's legs) nor eat into the object.
 * Clicks are discs of sure foreground / background.
 
-The colour models (``colour="first"``, measured best on DAVIS): the foreground model
-learned on the object's first frame is kept in the request's ``memory`` and used,
-frozen, on every later frame; the background model is learned from this frame's
-seeds. A mask that leaked into the background once cannot teach the model that the
-background is the object. The crop is cut at ``max_side`` pixels at most and the mask
+The colour models (``colour="first+core"``, measured best on DAVIS): the object's
+pixels on its first frame are kept in the request's ``memory``; on every later frame the
+foreground model is fitted to them plus as many pixels of the prior's core (deep inside
+the moved mask, where flow put the object), and the background model to this frame's
+sure background only. A mask that leaked into the background once cannot teach the
+model that the background is the object, and object pixels in the band around a prior
+that lags the object cannot teach the background model the object's colours (which
+made masks shrink frame after frame). The crop is cut at ``max_side`` pixels at most and the mask
 upsampled with its boundary snapped to the frame's edges (a guided filter).
 
 Measured on the 30 DAVIS 2016 train clips (box of the first frame's ground truth, full
@@ -46,11 +49,15 @@ from samvideo.segmenters.base import Candidates, PromptRequest
 _GMM_K = 5  # OpenCV's GrabCut uses 5 Gaussian components per model
 _SEED = 1234  # GrabCut's k-means initialisation draws from OpenCV's RNG: seeded per call
 # so that a frame always gives the same mask, whatever ran before (--resume relies on it)
-#: ``colour`` choices: "first" (frozen first-frame foreground model), "frame" (both
-#: models re-learned on every frame), "first+frame" (re-learned from this frame's seeds
-#: plus a sample of the first frame's object pixels). DAVIS J&F, 30 train clips:
-#: first 0.542, frame 0.525, first+frame 0.485 (max_side 320).
-COLOUR_MODES = ("first", "frame", "first+frame")
+#: ``colour`` choices: "first+core" (see the module's docstring), "first" (the first
+#: frame's foreground model, frozen), "frame" (both models re-learned on every frame),
+#: "first+frame" (re-learned from this frame's seeds plus the first frame's object
+#: pixels). DAVIS J&F, 30 train clips: first+core 0.568, first 0.551 (0.545 with the
+#: band in the background model), frame 0.525, first+frame 0.485.
+COLOUR_MODES = ("first+core", "first", "frame", "first+frame")
+_MIN_MODEL_PIXELS = 64  # fewer pixels than this do not fit a 5-component GMM well
+_BACKGROUND_SAMPLE = 4096  # background pixels a tracked frame's model is fitted to
+_FIT_WIDTH = 64  # row width of the pixel image _fit_models lays out
 
 
 @dataclass
@@ -91,20 +98,27 @@ class GrabCutSegmenter:
         reach: float = 0.03,  # ...and pixels further out than this fraction sure
         # background. Flow puts the prior within a few pixels; a wider band lets the
         # cut leak (DAVIS J&F at 160 px: 0.03/0.03 0.487, 0.05/0.05 0.472, 0.03/0.06
-        # 0.475; band at 240 px: 0.03 0.504, 0.08 0.447; at 320 px: 0.015 0.519, 0.03 0.524)
+        # 0.475; band at 240 px: 0.03 0.504, 0.08 0.447; at 320 px: 0.015 0.519, 0.03 0.524;
+        # with "first+core" colours, reach 0.02 0.559, 0.03 0.569, 0.06 0.534)
         doubt_below: float = 0.2,  # prior mode, frozen colours: sure-foreground seeds
         # whose colour posterior (first-frame object vs this frame's background) is under
         # this are left to the cut: flow smooths motion across an occluder's edge and
         # drags the prior onto it. Synthetic occlusion clip, partly hidden frames 13-23:
         # J 0.66-0.93 -> 0.80-0.98; DAVIS J&F 0.506 -> 0.498 (noise: mallard-water
         # +0.13, soccerball -0.36). Seeding sure foreground only deeper than half the
-        # prior's thickness instead fixed the clip too but cost DAVIS 0.07 (0.439)
+        # prior's thickness instead fixed the clip too but cost DAVIS 0.07 (0.439).
+        # With "first+core" colours: 0.1 0.570, 0.2 0.569
         min_reach_px: float = 6.0,  # ...but the band is at least this many frame pixels
-        # wide outside, room for the flow's error on small objects
+        # wide outside, room for the flow's error on small objects (12: DAVIS 0.517)
         point_radius: float = 0.03,  # radius of a click's seed disc, as a fraction of
         # the box's longer side
-        colour: str = "first",  # the colour models of later frames (COLOUR_MODES)
-        colour_sample: int = 1024,  # "first+frame": first-frame object pixels kept
+        colour: str = "first+core",  # the colour models of later frames (COLOUR_MODES)
+        colour_sample: int = 1024,  # first-frame object pixels kept for "first+core" /
+        # "first+frame" (a 5-component GMM needs no more)
+        core_sample: int = 2048,  # "first+core": this frame's sure-foreground pixels
+        # fitted alongside them. Twice the first frame's weight: DAVIS J&F 0.563 at
+        # 1024, 0.569 at 2048, 0.563 at 4096; taken before the doubtful seeds are freed
+        # (they change colour: an occluder, or the object in new light) 0.553
         min_box_fit: float = 0.5,  # first frame: a mask whose box overlaps the user's
         # box less than this (IoU) missed the object: cut again...
         retry_margin: float = 1.0,  # ...with this margin (more background to learn
@@ -123,6 +137,9 @@ class GrabCutSegmenter:
         if iterations < 1 or first_iterations < 1:
             raise ValueError(f"iterations={iterations}, first_iterations={first_iterations}: "
                              "need at least 1")
+        if colour_sample < _MIN_MODEL_PIXELS or core_sample < 0:
+            raise ValueError(f"colour_sample={colour_sample}, core_sample={core_sample}: "
+                             f"need at least {_MIN_MODEL_PIXELS} and 0 pixels")
         if not 0.0 <= doubt_below <= 1.0:
             raise ValueError(f"doubt_below={doubt_below!r} must be within [0, 1]")
         for name, value in (("margin", margin), ("band", band), ("reach", reach),
@@ -141,6 +158,7 @@ class GrabCutSegmenter:
         self.point_radius = point_radius
         self.colour = colour
         self.colour_sample = colour_sample
+        self.core_sample = core_sample
         self.min_box_fit = min_box_fit
         self.retry_margin = retry_margin
         self.edge_radius = edge_radius
@@ -286,15 +304,14 @@ class GrabCutSegmenter:
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
         first_fgd = memory.get("grabcut_fgd")
-        freeze = self.colour == "first" and first_fgd is not None and not first
+        frozen = self.colour in ("first", "first+core") and first_fgd is not None and not first
         cv2.setRNGSeed(_SEED)
         try:
-            cv2.grabCut(image, labels, None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
-            if freeze:
-                fgd = np.array(first_fgd, np.float64).reshape(1, 65)
-                self._doubt_seeds(image, labels, seeds.shape[0], fgd, bgd)
+            if frozen:
+                fgd, bgd = self._tracked_models(image, labels, first_fgd, sample)
                 cv2.grabCut(image, labels, None, bgd, fgd, 1, cv2.GC_EVAL_FREEZE_MODEL)
             else:
+                cv2.grabCut(image, labels, None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
                 cv2.grabCut(image, labels, None, bgd, fgd, iterations, cv2.GC_EVAL)
         except cv2.error:  # too few pixels of one label to fit a model
             return np.zeros(seeds.shape, bool), 0.0
@@ -308,19 +325,66 @@ class GrabCutSegmenter:
         return out, _colour_confidence(bgr, out, memory.get("grabcut_fgd", fgd), bgd)
 
 
-    def _doubt_seeds(self, image, labels, rows: int, fgd, bgd) -> None:
-        """Sure-foreground seeds of the crop's first ``rows`` rows whose colour the
-        first frame's object model explains worse than ``doubt_below`` (posterior against
-        this frame's background model) become probable foreground, free for the cut: the
-        part of a prior that flow dragged onto an occluder."""
+    def _tracked_models(self, image, labels, first_fgd, sample) -> tuple[np.ndarray, np.ndarray]:
+        """The (1, 65) float64 foreground and background GMMs of a tracked frame
+        (``colour`` "first" or "first+core"; ``labels`` are this frame's seeds, and
+        doubtful sure-foreground seeds are freed in place, :meth:`_doubt_seeds`).
+
+        Background: this frame's sure background only. The band around the prior is
+        the cut's to decide: a prior that lags the object leaves object pixels there,
+        which would teach the background model the object's colours and make the mask
+        shrink frame after frame. Foreground: the first frame's model, frozen ("first"),
+        or re-fitted to the first frame's object pixels plus as many of this frame's
+        sure-foreground pixels (``core_sample`` of them, "first+core"): the object as
+        first seen, and as it looks now in the prior's core, which flow put on the
+        object (seeds the first frame's model doubts are left out: an occluder).
+        """
+        fgd = np.array(first_fgd, np.float64).reshape(1, 65)
+        back = _sample_pixels(image, labels == cv2.GC_BGD, _BACKGROUND_SAMPLE)
+        enough = sample is not None and len(back) >= _MIN_MODEL_PIXELS
+        if enough:
+            _, bgd = _fit_models(sample, back)
+        else:  # too little sure background (or no first-frame pixels): the band joins it
+            bgd = np.zeros((1, 65), np.float64)
+            cv2.grabCut(image, labels.copy(), None, bgd, np.zeros((1, 65), np.float64), 0,
+                        cv2.GC_INIT_WITH_MASK)
+        self._doubt_seeds(image, labels, fgd, bgd)
+        if self.colour == "first+core" and enough:
+            core = _sample_pixels(image, labels == cv2.GC_FGD, self.core_sample)
+            if len(core) >= _MIN_MODEL_PIXELS:
+                fgd, bgd = _fit_models(np.vstack([sample, core]), back)
+        return fgd, bgd
+
+    def _doubt_seeds(self, image, labels, fgd, bgd) -> None:
+        """Sure-foreground seeds whose colour the first frame's object model explains
+        worse than ``doubt_below`` (posterior against this frame's background model)
+        become probable foreground, free for the cut: the part of a prior that flow
+        dragged onto an occluder."""
         if self.doubt_below <= 0:
             return
-        sure = labels[:rows] == cv2.GC_FGD
+        sure = labels == cv2.GC_FGD
         if not sure.any():
             return
         doubtful = np.zeros_like(sure)
-        doubtful[sure] = _posterior(image[:rows][sure], fgd, bgd) < self.doubt_below
-        labels[:rows][doubtful] = cv2.GC_PR_FGD
+        doubtful[sure] = _posterior(image[sure], fgd, bgd) < self.doubt_below
+        labels[doubtful] = cv2.GC_PR_FGD
+
+
+def _fit_models(fg: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GrabCut's (1, 65) foreground and background GMMs fitted to (N, 3) uint8 BGR
+    foreground and (M, 3) background pixels (both non-empty): the pixels are laid out
+    as an image of sure labels for OpenCV to fit."""
+    strips = []
+    for px in (fg, bg):
+        rows = -(-len(px) // _FIT_WIDTH)
+        strips.append(px[np.arange(rows * _FIT_WIDTH) % len(px)].reshape(rows, _FIT_WIDTH, 3))
+    image = np.ascontiguousarray(np.vstack(strips))
+    labels = np.full(image.shape[:2], cv2.GC_BGD, np.uint8)
+    labels[: strips[0].shape[0]] = cv2.GC_FGD
+    fgd = np.zeros((1, 65), np.float64)
+    bgd = np.zeros((1, 65), np.float64)
+    cv2.grabCut(image, labels, None, bgd, fgd, 0, cv2.GC_INIT_WITH_MASK)
+    return fgd, bgd
 
 
 def _with_strips(bgr: np.ndarray, seeds: np.ndarray, strips):
@@ -393,7 +457,7 @@ def _gmm_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
     for k in np.flatnonzero(weights > 0):
         inv = np.linalg.inv(covs[k])
         d = pixels - means[k]
-        maha = np.einsum("ni,ij,nj->n", d, inv, d)
+        maha = np.einsum("ij,ij->i", d @ inv, d)  # (N, 3) @ (3, 3): BLAS, not einsum
         norm = np.sqrt((2 * np.pi) ** 3 * np.linalg.det(covs[k]))
         total += weights[k] * np.exp(-0.5 * maha) / norm
     return total

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from samvideo.masks import box_to_mask, expand_box, mask_iou, warp_mask
 from samvideo.segmenters import GrabCutSegmenter, PromptRequest, Segmenter, build_segmenter
+from samvideo.segmenters.grabcut import _fit_models, _posterior
 from tests.helpers import make_frames, square_box
 
 SHAPE = (240, 320)
@@ -77,3 +79,63 @@ def test_options_are_checked():
     with pytest.raises(ValueError, match="max_side=4"):
         GrabCutSegmenter(max_side=4)
     assert np.isfinite(GrabCutSegmenter(max_side=64).max_side)
+    with pytest.raises(ValueError, match="colour='last'"):
+        GrabCutSegmenter(colour="last")
+    with pytest.raises(ValueError, match="core_sample=-1"):
+        GrabCutSegmenter(core_sample=-1)
+
+
+# -- the colour models of a tracked frame ----------------------------------------------
+
+
+def _noise(colour, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.array(colour) + rng.normal(0, 8, (n, 3)), 0, 255).astype(np.uint8)
+
+
+def _tracked_crop():
+    """A 64 x 64 BGR crop with tracking seeds: sure background (blue) on the left, a band
+    of probable background holding the object's new yellow front (a prior that lags the
+    object), then the prior: probable and sure foreground, red with the yellow front."""
+    labels = np.full((64, 64), cv2.GC_BGD, np.uint8)
+    labels[:, 24:32] = cv2.GC_PR_BGD
+    labels[:, 32:36] = cv2.GC_PR_FGD
+    labels[:, 36:] = cv2.GC_FGD
+    image = np.empty((64, 64, 3), np.uint8)
+    image[:, :24] = _noise((200, 80, 30), 64 * 24, 1).reshape(64, 24, 3)  # blue
+    image[:, 24:] = _noise((30, 60, 210), 64 * 40, 2).reshape(64, 40, 3)  # red
+    image[:, 24:40] = _noise((40, 210, 230), 64 * 16, 3).reshape(64, 16, 3)  # yellow
+    return image, labels
+
+
+def _first_frame_model(sample: np.ndarray) -> np.ndarray:
+    fgd, _ = _fit_models(sample, _noise((200, 80, 30), 1024, 4))
+    return fgd
+
+
+@pytest.mark.parametrize("colour", ["first", "first+core"])
+def test_the_band_around_a_lagging_prior_does_not_teach_the_background(colour):
+    image, labels = _tracked_crop()
+    sample = np.vstack([_noise((30, 60, 210), 768, 5), _noise((40, 210, 230), 256, 6)])
+    seg = GrabCutSegmenter(colour=colour)
+    fgd, bgd = seg._tracked_models(image, labels.copy(), _first_frame_model(sample), sample)
+    yellow_front = image[:, 24:32].reshape(-1, 3)
+    assert _posterior(yellow_front, fgd, bgd).mean() > 0.9
+    assert _posterior(image[:, :24].reshape(-1, 3), fgd, bgd).mean() < 0.1
+
+
+def test_first_plus_core_learns_how_the_object_looks_now():
+    """First seen red; now (lighting) the prior's core is a purple that the first
+    model explains only partly against the blue background: "first+core" knows it."""
+    image, labels = _tracked_crop()
+    image[:, 40:] = _noise((130, 70, 130), 64 * 24, 7).reshape(64, 24, 3)  # purple core
+    sample = _noise((30, 60, 210), 1024, 5)
+    first_fgd = _first_frame_model(sample)
+    now = image[:, 40:].reshape(-1, 3)
+    posterior = {}
+    for colour in ("first", "first+core"):
+        cv2.setRNGSeed(1234)
+        models = GrabCutSegmenter(colour=colour)._tracked_models(image, labels.copy(),
+                                                                 first_fgd, sample)
+        posterior[colour] = _posterior(now, *models).mean()
+    assert posterior["first+core"] > 0.95 and posterior["first"] < 0.8
