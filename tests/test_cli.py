@@ -17,7 +17,7 @@ from tests.helpers import SAMPLES
 
 #: mean J (IoU, first/last frame excluded) measured with the GrabCut backend; the
 #: assertions leave a small margin under the measured figures
-MEASURED_J = {"moving": 0.965, "two_objects": 0.969}
+MEASURED_J = {"moving": 0.960, "two_objects": 0.947}
 
 
 def track(*args: str) -> int:
