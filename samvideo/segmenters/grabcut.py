@@ -16,13 +16,14 @@ It needs no weights, so it is what every user without a SAM checkpoint gets.
 
 The colour models (``colour="first+core"``, measured best on DAVIS): the object's
 pixels on its first frame are kept in the request's ``memory``; on every later frame the
-foreground model is fitted to them plus as many pixels of the prior's core (deep inside
-the moved mask, where flow put the object), and the background model to this frame's
-sure background only. A mask that leaked into the background once cannot teach the
-model that the background is the object, and object pixels in the band around a prior
-that lags the object cannot teach the background model the object's colours (which
-made masks shrink frame after frame). The crop is cut at ``max_side`` pixels at most and the mask
-upsampled with its boundary snapped to the frame's edges (a guided filter).
+foreground model is fitted to them plus ``core_sample`` pixels of the prior's core
+(deep inside the moved mask, where flow put the object), and the background model to
+this frame's sure background only. A mask that leaked into the background once cannot
+teach the model that the background is the object, and object pixels in the band
+around a prior that lags the object cannot teach the background model the object's
+colours (which made masks shrink frame after frame). The crop is cut at ``max_side``
+pixels at most and the mask upsampled with its boundary snapped to the frame's edges
+(a guided filter).
 
 Measured on the 30 DAVIS 2016 train clips (box of the first frame's ground truth, full
 tracker, ``tools/eval_davis.py``): see the README's "Tracking quality".
@@ -334,10 +335,10 @@ class GrabCutSegmenter:
         the cut's to decide: a prior that lags the object leaves object pixels there,
         which would teach the background model the object's colours and make the mask
         shrink frame after frame. Foreground: the first frame's model, frozen ("first"),
-        or re-fitted to the first frame's object pixels plus as many of this frame's
-        sure-foreground pixels (``core_sample`` of them, "first+core"): the object as
-        first seen, and as it looks now in the prior's core, which flow put on the
-        object (seeds the first frame's model doubts are left out: an occluder).
+        or re-fitted to the first frame's object pixels plus ``core_sample`` of this
+        frame's sure-foreground pixels ("first+core"): the object as first seen, and as
+        it looks now in the prior's core, which flow put on the object (seeds the first
+        frame's model doubts are left out: an occluder).
         """
         fgd = np.array(first_fgd, np.float64).reshape(1, 65)
         back = _sample_pixels(image, labels == cv2.GC_BGD, _BACKGROUND_SAMPLE)
