@@ -375,10 +375,7 @@ def _fit_models(fg: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """GrabCut's (1, 65) foreground and background GMMs fitted to (N, 3) uint8 BGR
     foreground and (M, 3) background pixels (both non-empty): the pixels are laid out
     as an image of sure labels for OpenCV to fit."""
-    strips = []
-    for px in (fg, bg):
-        rows = -(-len(px) // _FIT_WIDTH)
-        strips.append(px[np.arange(rows * _FIT_WIDTH) % len(px)].reshape(rows, _FIT_WIDTH, 3))
+    strips = [_as_rows(fg, _FIT_WIDTH), _as_rows(bg, _FIT_WIDTH)]
     image = np.ascontiguousarray(np.vstack(strips))
     labels = np.full(image.shape[:2], cv2.GC_BGD, np.uint8)
     labels[: strips[0].shape[0]] = cv2.GC_FGD
@@ -402,12 +399,17 @@ def _with_strips(bgr: np.ndarray, seeds: np.ndarray, strips):
         images.append(np.zeros((1, w, 3), np.uint8))
         labels.append(np.full((1, w), cv2.GC_BGD, np.uint8))
     for pixels, label in strips:
-        n = len(pixels)
-        rows = -(-n // w)
-        strip = pixels[np.arange(rows * w) % n].reshape(rows, w, 3)  # repeat to fill
+        strip = _as_rows(pixels, w)
         images.append(strip)
-        labels.append(np.full((rows, w), label, np.uint8))
+        labels.append(np.full(strip.shape[:2], label, np.uint8))
     return np.ascontiguousarray(np.vstack(images)), np.vstack(labels)
+
+
+def _as_rows(pixels: np.ndarray, width: int) -> np.ndarray:
+    """(N, 3) pixels (N > 0) as a (ceil(N / width), width, 3) image, repeated to fill
+    the last row."""
+    rows = -(-len(pixels) // width)
+    return pixels[np.arange(rows * width) % len(pixels)].reshape(rows, width, 3)
 
 
 def _sample_pixels(bgr: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
