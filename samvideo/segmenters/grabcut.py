@@ -447,10 +447,6 @@ def _int_box(box) -> tuple[int, int, int, int]:
     return int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2))
 
 
-def _empty(h: int, w: int) -> Candidates:
-    return Candidates(np.zeros((1, h, w), bool), np.zeros(1, np.float32))
-
-
 def _gmm_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
     """Likelihood of (N, 3) float64 pixels under an OpenCV GrabCut GMM (1, 65) array."""
     m = np.asarray(model, np.float64).reshape(-1)
