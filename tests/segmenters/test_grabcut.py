@@ -83,6 +83,54 @@ def test_options_are_checked():
         GrabCutSegmenter(colour="last")
     with pytest.raises(ValueError, match="core_sample=-1"):
         GrabCutSegmenter(core_sample=-1)
+    with pytest.raises(ValueError, match="tight_box=0.5"):
+        GrabCutSegmenter(tight_box=0.5)
+    with pytest.raises(ValueError, match="pin_min_cover=2"):
+        GrabCutSegmenter(pin_min_cover=2)
+
+
+# -- the first frame: the user's box is tight ------------------------------------------
+
+
+def _engine_and_wagon() -> tuple[np.ndarray, np.ndarray]:
+    """(240, 320, 3) RGB: a red engine and a wagon the green of the ground it stands on
+    (sky blue above), and the (240, 320) bool truth. A box around both is tight."""
+    image = np.empty((240, 320, 3), np.uint8)
+    image[:] = (90, 150, 90)
+    image[:120] = (200, 60, 40)
+    image[80:160, 60:160] = (40, 40, 200)
+    image[100:160, 160:260] = (90, 150, 90)
+    noise = np.random.default_rng(0).normal(0, 6, image.shape)
+    truth = np.zeros((240, 320), bool)
+    truth[80:160, 60:160] = truth[100:160, 160:260] = True
+    return np.clip(image + noise, 0, 255).astype(np.uint8), truth
+
+
+def _lines_crossed(mask: np.ndarray, box) -> tuple[float, float]:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    inside = mask[y0:y1, x0:x1]
+    return float(inside.any(axis=1).mean()), float(inside.any(axis=0).mean())
+
+
+def test_every_line_of_a_tight_box_crosses_the_first_mask():
+    """Colour alone gives the engine only (the wagon is the ground's colour): with the
+    box taken as tight, every row and column of it, bar 5 % at each end, holds object."""
+    image, truth = _engine_and_wagon()
+    box = (60.0, 80.0, 260.0, 160.0)
+    masks = {}
+    for tight in (-1, 0.05):
+        seg = GrabCutSegmenter(tight_box=tight)
+        (cand,) = seg.predict(seg.encode([image])[0], [PromptRequest.make(box)])
+        masks[tight] = cand.masks[0]
+    rows, cols = _lines_crossed(masks[-1], box)
+    assert rows == 1.0 and cols < 0.55  # the wagon's columns are empty
+    rows, cols = _lines_crossed(masks[0.05], box)
+    assert rows == 1.0 and cols >= 0.9  # 5 % of the columns at each end are exempt
+    assert _lines_crossed(masks[0.05], (70, 80, 250, 160))[1] == 1.0
+    engine = truth.copy()
+    engine[:, 160:] = False
+    for mask in masks.values():  # the engine is whole either way, nothing outside the box
+        assert mask[engine].mean() > 0.98 and not mask[:, 261:].any()
 
 
 # -- the colour models of a tracked frame ----------------------------------------------
