@@ -5,7 +5,9 @@ It needs no weights, so it is what every user without a SAM checkpoint gets.
 * **Rectangle mode** (a bare box: the user's first frame, a re-prompt, a search while
   the object is lost): outside the box is background, inside is to be decided. On the
   object's first frame, a mask that misses the box (a background model learned from a
-  thin margin can explain most of the box) is cut again with a wider margin.
+  thin margin can explain most of the box) is cut again with a wider margin, and the
+  user's box is taken as tight: rows and columns of it that the cut left empty are
+  pinned to their most object-like pixel and cut again (``tight_box``).
 * **Prior mode** (every tracked frame: the tracker sends the previous mask moved onto
   this frame by optical flow): the prior's boundary, plus or minus ``band`` /
   ``reach`` of its size, is left to the cut; deeper inside is sure foreground, further
