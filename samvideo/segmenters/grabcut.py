@@ -134,8 +134,8 @@ class GrabCutSegmenter:
         # box drawn a little loose). First-frame J on DAVIS 0.748 -> 0.761 (train
         # 0.39 -> 0.61: the whole train, not only its engine); J&F 0.568 -> 0.573.
         # -1 = off
-        pin_rounds: int = 5,  # ...at most this many pin-and-cut rounds (all lines are
-        # usually crossed after two)
+        pin_rounds: int = 5,  # ...at most this many pin-and-cut rounds (a pinned line
+        # can lose its pin's neighbours to the next cut; 10 rounds gave the same J)
         pin_min_cover: float = 0.5,  # ...only when the plain cut already crosses this
         # fraction of the lines: a cut that missed the object (the boat clip's first
         # try) would pin the background's most object-like pixels
@@ -355,7 +355,6 @@ class GrabCutSegmenter:
         # the score asks whether the mask has the object's colours as first seen: a cut
         # that followed this frame's seeds onto the background scores low
         return out, _colour_confidence(bgr, out, memory.get("grabcut_fgd", fgd), bgd)
-
 
     def _pin(self, image, labels, bgd, fgd, tight) -> None:
         """The tight-box prior (``tight_box``): while rows or columns of the box
