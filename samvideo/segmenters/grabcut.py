@@ -135,8 +135,8 @@ class GrabCutSegmenter:
         # 0.39 -> 0.61: the whole train, not only its engine); J&F 0.568 -> 0.573.
         # -1 = off
         pin_rounds: int = 5,  # ...at most this many pin-and-cut rounds (a cut with
-        # re-learned models can empty other lines). DAVIS first frames: none needed on 8
-        # clips, 1 round on 20, 2-3 on 3; 10 rounds gave the same J
+        # re-learned models can empty other lines). 31 DAVIS first cuts: none needed on 8,
+        # 1 round on 20, 2-3 on 3; 10 rounds gave the same J
         pin_min_cover: float = 0.5,  # ...only when the plain cut already crosses this
         # fraction of the lines: a cut that missed the object (the boat clip's first
         # try) would pin the background's most object-like pixels
