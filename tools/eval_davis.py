@@ -4,8 +4,9 @@ For every clip of ``../shared/data/davis2016-train/<clip>/`` (``video.mp4`` plus
 ``masks/00000.png``...), the tool runs ``samvideo track`` as a user would: the only
 input taken from the ground truth is the tight box of the first frame's mask. Then it
 scores the written masks with :mod:`samvideo.metrics` (DAVIS J, F, J&F; first and last
-frames left out) and prints a per-clip table (J, F, J&F, fps) with the mean, once per
-variant:
+frames left out) and prints a per-clip table (J, F, J&F, fps, and J0: the J of the
+first frame's mask, the cut from the box alone that every later frame inherits) with the
+mean, once per variant:
 
 * ``full``         the default tracker (Kalman filter + optical flow, re-prompting);
 * ``no-motion``    ``--no-motion``: the last mask and box, unmoved, prompt the next frame;
@@ -56,6 +57,7 @@ class ClipScore:
     j: float
     f: float
     jf: float
+    j_first: float  # J of the first frame's mask (the cut from the box alone)
     fps: float  # frames / pipeline wall time (run.json)
     cpu_ms: float  # process CPU time per frame, start-up included
     wall_s: float  # the whole ``samvideo track`` process
@@ -112,21 +114,33 @@ def run_clip(davis: Path, clip: str, variant: str, out: Path) -> ClipScore:
     frames = int(run["frames_done"])
     (score,) = evaluate_sequence(dest / "masks", davis / clip / "masks", name=clip)
     return ClipScore(clip, variant, frames, score.j_mean, score.f_mean, score.jf_mean,
+                     first_frame_j(dest / "masks", davis / clip / "masks"),
                      frames / max(run["timings_s"]["total"], 1e-9),
                      1000 * (usage.ru_utime + usage.ru_stime) / max(frames, 1), wall)
 
 
+def first_frame_j(pred_dir: Path, gt_dir: Path) -> float:
+    """J (IoU) of the first predicted mask against the first ground-truth mask."""
+    from samvideo.metrics import VOID_LABEL, jaccard, list_mask_files, read_mask
+
+    gt = read_mask(list_mask_files(gt_dir)[0])
+    pred = read_mask(list_mask_files(pred_dir)[0])
+    return jaccard(pred > 0, (gt > 0) & (gt != VOID_LABEL), void=gt == VOID_LABEL)
+
+
 def format_table(variant: str, scores: list[ClipScore]) -> str:
     """One variant's per-clip rows and the mean row."""
-    head = f"{'clip':<18} {'frames':>6} {'J':>6} {'F':>6} {'J&F':>6} {'fps':>6} {'cpu ms':>7}"
+    head = (f"{'clip':<18} {'frames':>6} {'J':>6} {'F':>6} {'J&F':>6} {'J0':>6} {'fps':>6} "
+            f"{'cpu ms':>7}")
     lines = [f"== {variant} ==", head, "-" * len(head)]
     for s in scores:
         lines.append(f"{s.clip:<18} {s.frames:>6} {s.j:>6.3f} {s.f:>6.3f} {s.jf:>6.3f} "
-                     f"{s.fps:>6.1f} {s.cpu_ms:>7.1f}")
+                     f"{s.j_first:>6.3f} {s.fps:>6.1f} {s.cpu_ms:>7.1f}")
     lines.append("-" * len(head))
     m = means(scores)
     lines.append(f"{'mean (' + str(len(scores)) + ')':<18} {m['frames']:>6} {m['j']:>6.3f} "
-                 f"{m['f']:>6.3f} {m['jf']:>6.3f} {m['fps']:>6.1f} {m['cpu_ms']:>7.1f}")
+                 f"{m['f']:>6.3f} {m['jf']:>6.3f} {m['j_first']:>6.3f} {m['fps']:>6.1f} "
+                 f"{m['cpu_ms']:>7.1f}")
     return "\n".join(lines)
 
 
@@ -138,6 +152,7 @@ def means(scores: list[ClipScore]) -> dict:
             "j": float(np.mean([s.j for s in scores])),
             "f": float(np.mean([s.f for s in scores])),
             "jf": float(np.mean([s.jf for s in scores])),
+            "j_first": float(np.mean([s.j_first for s in scores])),
             "fps": frames / max(pipeline_s, 1e-9),
             "cpu_ms": float(np.mean([s.cpu_ms for s in scores]))}
 
@@ -194,7 +209,7 @@ def print_report(results: dict[str, list[ClipScore]], variants: list[str], as_js
     for v in variants:
         m = means(results[v])
         print(f"  {v:<12} J {m['j']:.3f}  F {m['f']:.3f}  J&F {m['jf']:.3f}  "
-              f"{m['fps']:.1f} fps  {m['cpu_ms']:.0f} cpu ms/frame")
+              f"J0 {m['j_first']:.3f}  {m['fps']:.1f} fps  {m['cpu_ms']:.0f} cpu ms/frame")
     if as_json:
         print(json.dumps({v: {"mean": means(results[v]),
                               "clips": [asdict(s) for s in results[v]]} for v in variants},

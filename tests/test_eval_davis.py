@@ -1,0 +1,41 @@
+"""``tools/eval_davis.py`` on a DAVIS-shaped folder made of the bundled sample clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samvideo.metrics import list_mask_files, read_mask
+from tests.conftest import ROOT, load_tool
+
+SAMPLES = ROOT / "sample_videos"
+
+
+@pytest.fixture(scope="module")
+def eval_davis():
+    return load_tool("eval_davis")
+
+
+def test_first_frame_j_is_the_first_masks_iou(eval_davis, tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    for folder, (x0, x1) in ((gt, (10, 30)), (pred, (20, 40))):
+        folder.mkdir()
+        for i in range(3):  # only the first mask counts
+            m = np.zeros((40, 50), np.uint8)
+            m[5:15, x0:x1] = 1 if i == 0 else 0
+            Image.fromarray(m).save(folder / f"{i:05d}.png")
+    assert eval_davis.first_frame_j(pred, gt) == pytest.approx(100 / 300)
+
+
+def test_a_sample_clip_is_tracked_and_scored(eval_davis, tmp_path):
+    """The ``moving`` sample is laid out as DAVIS is (video.mp4 + masks/): the tool
+    tracks it from its first mask's box through ``samvideo track`` and scores it."""
+    (score,) = eval_davis.evaluate_all(SAMPLES, ["moving"], ["full"], tmp_path, 1)["full"]
+    truth = read_mask(list_mask_files(SAMPLES / "moving" / "masks")[0]) > 0
+    written = read_mask(list_mask_files(tmp_path / "full" / "moving" / "masks")[0]) > 0
+    assert score.j_first == pytest.approx((written & truth).sum() / (written | truth).sum())
+    assert score.j_first > 0.9 and score.j > 0.9 and score.jf > 0.85
+    assert score.frames == len(list_mask_files(SAMPLES / "moving" / "masks"))
+    table = eval_davis.format_table("full", [score])
+    assert "J0" in table.splitlines()[1] and f"{score.j_first:.3f}" in table
