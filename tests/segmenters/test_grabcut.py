@@ -87,6 +87,10 @@ def test_options_are_checked():
         GrabCutSegmenter(tight_box=0.5)
     with pytest.raises(ValueError, match="pin_min_cover=2"):
         GrabCutSegmenter(pin_min_cover=2)
+    with pytest.raises(ValueError, match="regrow_above=1.5"):
+        GrabCutSegmenter(regrow_above=1.5)
+    with pytest.raises(ValueError, match="regrow=-0.1"):
+        GrabCutSegmenter(regrow=-0.1)
 
 
 # -- the first frame: the user's box is tight ------------------------------------------
@@ -187,3 +191,56 @@ def test_first_plus_core_learns_how_the_object_looks_now():
                                                                  first_fgd, sample)
         posterior[colour] = _posterior(now, *models).mean()
     assert posterior["first+core"] > 0.95 and posterior["first"] < 0.8
+
+
+# -- tracked frames: a lost part grows back ---------------------------------------------
+
+
+def _square_with_arm() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(300, 400, 3) RGB: a 200-px red square with a 16-px arm on its right, on a blue
+    background with a green patch just right of the square; the (300, 400) bool object
+    and the square alone (a prior that lost the arm)."""
+    rng = np.random.default_rng(0)
+    image = np.empty((300, 400, 3), np.uint8)
+    image[:] = (40, 60, 200)
+    image[200:240, 262:280] = (60, 200, 60)  # green: neither object nor background
+    square = np.zeros((300, 400), bool)
+    square[50:250, 60:260] = True
+    arm = np.zeros_like(square)
+    arm[120:160, 260:276] = True
+    image[square | arm] = (200, 40, 40)
+    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    return image, square | arm, square
+
+
+@pytest.mark.parametrize("regrow", [0.0, 0.1])
+def test_a_lost_part_next_to_the_mask_grows_back(regrow):
+    """The prior lost the arm; the band (``reach``: 6 px here) cannot hold all of it.
+    With ``regrow`` the arm's object-coloured pixels are the cut's to decide and it comes
+    back whole; the green patch, as near but not object-coloured, stays out."""
+    image, truth, square = _square_with_arm()
+    seg = GrabCutSegmenter(regrow=regrow)
+    memory: dict = {}
+    emb = seg.encode([image])[0]
+    seg.predict(emb, [PromptRequest.make((60, 50, 276, 250), memory=memory)])
+    # the prompt box is wider than the prior (a Kalman box, or flow that lost the arm)
+    (cand,) = seg.predict(emb, [PromptRequest.make((60, 50, 290, 250), prior_mask=square,
+                                                    memory=memory)])
+    mask = cand.masks[0]
+    arm = truth & ~square
+    assert mask[square].mean() > 0.99 and not mask[200:240, 262:280].any()
+    if regrow:
+        assert mask[arm].mean() > 0.95 and mask_iou(mask, truth) > 0.98
+    else:
+        assert mask[:, 268:].sum() == 0 and mask[arm].mean() < 0.6  # cut at the band's edge
+
+
+def test_regrow_never_frees_a_background_click():
+    image, truth, square = _square_with_arm()
+    seg = GrabCutSegmenter()
+    memory: dict = {}
+    emb = seg.encode([image])[0]
+    seg.predict(emb, [PromptRequest.make((60, 50, 276, 250), memory=memory)])
+    (cand,) = seg.predict(emb, [PromptRequest.make((60, 50, 290, 250), prior_mask=square,
+                                                    neg_points=[(272, 140)], memory=memory)])
+    assert not cand.masks[0][140, 272]
