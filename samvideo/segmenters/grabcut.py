@@ -13,7 +13,9 @@ It needs no weights, so it is what every user without a SAM checkpoint gets.
   ``reach`` of its size, is left to the cut; deeper inside is sure foreground, further
   out sure background. Optical flow already puts the mask within a few pixels, so the
   cut only snaps the boundary to the image and cannot leak into a similar-coloured
-  background (the ground between a bear's legs) nor eat into the object.
+  background (the ground between a bear's legs) nor eat into the object. Only pixels
+  the colour models call object are left to the cut a little further out
+  (``regrow``): a part the mask lost comes back when it is next to the mask.
 * Clicks are discs of sure foreground / background.
 
 The colour models (``colour="first+core"``, measured best on DAVIS): the object's
