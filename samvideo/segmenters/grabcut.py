@@ -271,11 +271,7 @@ class GrabCutSegmenter:
             seeds = self._rect_seeds(bgr.shape[:2], box, origin, scale)
         else:
             seeds, near = self._prior_seeds(prior[y0:y1, x0:x1], bgr.shape[:2], scale)
-        self._click_seeds(seeds, req, box, origin, scale)
-        if near is not None and len(req.points):  # a click's label is the user's word
-            clicked = np.full(seeds.shape, 255, np.uint8)
-            self._click_seeds(clicked, req, box, origin, scale)
-            near &= clicked == 255
+        self._click_seeds(seeds, req, box, origin, scale, near)
         mask = np.zeros((h, w), bool)
         if not _is_foreground(seeds).any():
             return mask, 0.0
@@ -335,13 +331,20 @@ class GrabCutSegmenter:
             return seeds, None
         return seeds, (seeds == cv2.GC_BGD) & (outside <= max(self.regrow * side, 1.0))
 
-    def _click_seeds(self, seeds: np.ndarray, req: PromptRequest, box, origin, scale) -> None:
+    def _click_seeds(self, seeds: np.ndarray, req: PromptRequest, box, origin, scale,
+                     near: np.ndarray | None = None) -> None:
+        """Draw the clicks as discs of sure foreground / background into ``seeds``; the
+        discs leave ``near`` (a click's label is the user's word: ``regrow`` never frees
+        it)."""
         radius = max(int(round(self.point_radius * scale * max(box[2] - box[0],
                                                                 box[3] - box[1]))), 1)
         for (px, py), label in zip(req.points, req.labels, strict=True):
             cx, cy = (px - origin[0]) * scale, (py - origin[1]) * scale
             value = cv2.GC_FGD if label == 1 else cv2.GC_BGD
-            cv2.circle(seeds, (int(round(cx)), int(round(cy))), radius, int(value), -1)
+            centre = (int(round(cx)), int(round(cy)))
+            cv2.circle(seeds, centre, radius, int(value), -1)
+            if near is not None:
+                cv2.circle(near.view(np.uint8), centre, radius, 0, -1)  # in place
 
     # -- the cut ------------------------------------------------------------------------
 
