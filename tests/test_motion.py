@@ -6,6 +6,7 @@ import pytest
 
 from samvideo.masks import box_to_mask, mask_iou
 from samvideo.motion import (
+    Box,
     KalmanBoxFilter,
     StaticBox,
     flow_warp,
@@ -125,3 +126,46 @@ def test_flow_on_thin_or_tiny_masks_does_not_crash(box):
     b = np.roll(a, 2, axis=1)
     moved = flow_warp(a, b, box_to_mask(box, (240, 320)))
     assert moved is None or moved.mask.shape == (240, 320)
+
+
+def _panning_clip(object_velocity: tuple[int, int]) -> tuple[list[np.ndarray], list[Box]]:
+    """Two grey frames of a camera panning 2 px per frame to the right over a textured
+    scene (the background moves left) and a textured 40-px square moving by
+    ``object_velocity`` (on screen) over it; returns the frames and the square's boxes."""
+    rng = np.random.default_rng(1)
+    smooth = lambda a: cv2.GaussianBlur(a.astype(np.float32), (0, 0), 1.5)  # noqa: E731
+    scene = smooth(rng.integers(0, 120, (240, 340)))
+    tex = smooth(rng.integers(120, 255, (40, 40)))
+    frames, boxes = [], []
+    for t in range(2):
+        f = scene[:, 2 * t: 2 * t + 320].copy()
+        x, y = 100 + object_velocity[0] * t, 100 + object_velocity[1] * t
+        f[y:y + 40, x:x + 40] = tex
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+        boxes.append((x, y, x + 40, y + 40))
+    return frames, boxes
+
+
+def test_still_part_is_the_background_the_mask_took():
+    (a, b), (obj_a, obj_b) = _panning_clip((6, 2))
+    shape = (240, 320)
+    patch_a = (obj_a[0] - 30, obj_a[1], obj_a[0], obj_a[3])  # background left of the square
+    prev = box_to_mask(obj_a, shape) | box_to_mask(patch_a, shape)
+    moved = flow_warp(a, b, prev)
+    still = moved.still_part(prev)
+    assert still is not None and still.shape == shape and still.dtype == bool
+    patch_b = box_to_mask((patch_a[0] - 2, patch_a[1], patch_a[2] - 2, patch_a[3]), shape)
+    # the patch, shifted with the background, is found; the square is not
+    assert (still & patch_b).sum() > 0.6 * patch_b.sum()
+    assert (still & box_to_mask(obj_b, shape)).sum() < 0.05 * 40 * 40
+    # a stricter threshold finds less of it, never more
+    stricter = moved.still_part(prev, below=0.2)
+    assert stricter is None or stricter.sum() <= still.sum()
+
+
+def test_still_part_is_none_when_the_object_moves_with_the_background():
+    # the square is painted on the scene: everything moves with the camera
+    (a, b), (obj_a, _) = _panning_clip((-2, 0))
+    prev = box_to_mask(obj_a, (240, 320))
+    moved = flow_warp(a, b, prev)
+    assert moved is not None and moved.still_part(prev) is None

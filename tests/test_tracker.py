@@ -359,3 +359,47 @@ def test_what_the_backend_learns_on_the_prompted_frame_is_kept():
     seg.predict(seg.encode([frames[7]])[0], [again])
     renewed = tracker.state_dict()["objects"][0]["memory"]
     np.testing.assert_array_equal(renewed["grabcut_fgd"], again.memory["grabcut_fgd"])
+
+
+def _object_and_wall(n: int) -> tuple[list[np.ndarray], list[np.ndarray], tuple]:
+    """RGB frames of a static camera: a 60-px red square moving right 4 px per frame
+    away from a red wall (30 x 60 px, its left neighbour on frame 0) over a textured
+    grey-blue ground; the square's (H, W) bool masks and a box around square and wall."""
+    rng = np.random.default_rng(3)
+    ground = cv2.GaussianBlur(rng.integers(40, 140, (240, 320, 3)).astype(np.float32),
+                              (0, 0), 1.5)
+    ground[..., 2] += 60  # blue-ish, never red
+    red = cv2.GaussianBlur(rng.integers(150, 255, (240, 320)).astype(np.float32), (0, 0), 1.5)
+    frames, truths = [], []
+    for t in range(n):
+        f = ground.copy()
+        f[90:150, 50:80] = np.stack([red[90:150, 50:80], 30 + 0 * red[90:150, 50:80],
+                                     30 + 0 * red[90:150, 50:80]], -1)  # the wall
+        x = 80 + 4 * t
+        f[90:150, x:x + 60] = np.stack([red[:60, :60], np.full((60, 60), 30.0),
+                                        np.full((60, 60), 30.0)], -1)  # the object
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+        truth = np.zeros((240, 320), bool)
+        truth[90:150, x:x + 60] = True
+        truths.append(truth)
+    return frames, truths, (50, 90, 140, 150)
+
+
+@pytest.mark.parametrize("still_below", [0.0, 0.5])
+def test_background_the_first_mask_took_is_cut_away_as_the_object_moves(still_below):
+    """The user's box takes a red wall next to the object; colour alone keeps it for
+    good. It stays still while the object moves, and with ``still_below`` (optical flow
+    against the background's motion) the tracker cuts it away."""
+    frames, truths, box = _object_and_wall(14)
+    wall = np.zeros((240, 320), bool)
+    wall[90:150, 50:80] = True
+    tracker = Tracker(GrabCutSegmenter(), config=TrackerConfig(still_below=still_below))
+    first = tracker.init(frames[0], [ObjectPrompt(1, box=box)])[1].mask
+    assert first[wall].mean() > 0.9  # the first cut took the wall
+    for t in range(1, 14):
+        mask = tracker.step(frames[t])[1].mask
+    assert mask[truths[13]].mean() > 0.9
+    if still_below:
+        assert mask[wall].mean() < 0.1
+    else:
+        assert mask[wall].mean() > 0.9

@@ -28,6 +28,10 @@ class PromptRequest:
         prior_logits: SAM's (1, 256, 256) float32 low-res logits of the previous
             frame's chosen mask, or None; only SAM uses it (as ``mask_input``).
         multimask: ask for several candidates (SAM: 3) rather than one.
+        background: (H, W) bool pixels known not to be the object, or None: the part of
+            the prior that moves with the background while the object moves
+            (:meth:`~samvideo.motion.FlowWarp.still_part`). GrabCut makes them sure
+            background; SAM ignores them.
         memory: per-object scratch space the tracker keeps between frames and hands
             back on every request; a backend may keep object state in it (GrabCut keeps
             the first frame's colour model there). Starts empty.
@@ -40,6 +44,7 @@ class PromptRequest:
     prior_logits: np.ndarray | None = None
     multimask: bool = True
     memory: dict = field(default_factory=dict)
+    background: np.ndarray | None = None
 
     @classmethod
     def make(

@@ -244,3 +244,25 @@ def test_regrow_never_frees_a_background_click():
     (cand,) = seg.predict(emb, [PromptRequest.make((60, 50, 290, 250), prior_mask=square,
                                                     neg_points=[(272, 140)], memory=memory)])
     assert not cand.masks[0][140, 272]
+
+
+@pytest.mark.parametrize("told", [False, True])
+def test_known_background_is_cut_away_though_it_has_the_objects_colour(told):
+    """``PromptRequest.background`` (the tracker's prior pixels that move with the
+    background) is sure background: the arm goes though it is red; without it the arm,
+    part of the prior, stays."""
+    image, truth, square = _square_with_arm()
+    arm = truth & ~square
+    seg = GrabCutSegmenter()
+    memory: dict = {}
+    emb = seg.encode([image])[0]
+    seg.predict(emb, [PromptRequest.make((60, 50, 276, 250), memory=memory)])
+    (cand,) = seg.predict(emb, [PromptRequest.make((60, 50, 276, 250), prior_mask=truth,
+                                                    background=arm if told else None,
+                                                    memory=memory)])
+    mask = cand.masks[0]
+    assert mask[square].mean() > 0.99
+    if told:
+        assert not mask[arm].any()
+    else:
+        assert mask[arm].mean() > 0.95
