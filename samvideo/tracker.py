@@ -159,8 +159,8 @@ class TrackerConfig:
     #: still while the object moves, and colour alone keeps them for good. Only while
     #: the object moves against the background and they are the lesser part of the mask
     #: (:meth:`~samvideo.motion.FlowWarp.still_part`, which gives the figures for
-    #: other thresholds). DAVIS J&F 0.586 -> 0.616: hockey 0.32 -> 0.71 (the fence),
-    #: dog-agility 0.26 -> 0.39, horsejump-low 0.44 -> 0.58. 0 = off
+    #: other thresholds). DAVIS J&F 0.586 -> 0.616: hockey 0.32 -> 0.67 (the fence),
+    #: tennis 0.48 -> 0.61, dog-agility 0.26 -> 0.38, horsejump-low 0.44 -> 0.56. 0 = off
     still_below: float = 0.5
     #: hand the previous mask, moved by the motion, to the segmenter as a prior.
     use_prior: bool = True

@@ -169,3 +169,15 @@ def test_still_part_is_none_when_the_object_moves_with_the_background():
     prev = box_to_mask(obj_a, (240, 320))
     moved = flow_warp(a, b, prev)
     assert moved is not None and moved.still_part(prev) is None
+
+
+def test_still_part_leaves_small_pieces_alone():
+    # a piece of 4 % of the mask that moves with the background (a planted foot) stays
+    (a, b), (obj_a, _) = _panning_clip((6, 2))
+    piece = (obj_a[0] - 30, obj_a[1] + 14, obj_a[0] - 22, obj_a[1] + 22)
+    prev = box_to_mask(obj_a, (240, 320)) | box_to_mask(piece, (240, 320))
+    moved = flow_warp(a, b, prev)
+    piece_b = box_to_mask((piece[0] - 2, piece[1], piece[2] - 2, piece[3]), (240, 320))
+    assert (moved.still_part(prev, min_piece=0.0) & piece_b).sum() > 0.9 * piece_b.sum()
+    kept = moved.still_part(prev)
+    assert kept is None or not kept.any()
