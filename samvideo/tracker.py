@@ -155,12 +155,14 @@ class TrackerConfig:
     #: with optical flow, prior pixels whose flow is within this many frame pixels of
     #: the background's (a homography fitted to the flow around the object) are
     #: background stuck to the mask, and the segmenter is told so (GrabCut: sure
-    #: background): a wall the first box took, a fence of the object's colour stay
-    #: still while the object moves, and colour alone keeps them for good. Only while
-    #: the object moves against the background and they are the lesser part of the mask
+    #: background, on the tracked frame and on its re-prompt): a wall the first box
+    #: took, a fence of the object's colour stay still while the object moves, and
+    #: colour alone keeps them for good. Only while the object moves against the
+    #: background and they are the lesser part of the mask
     #: (:meth:`~samvideo.motion.FlowWarp.still_part`, which gives the figures for
-    #: other thresholds). DAVIS J&F 0.586 -> 0.616: hockey 0.32 -> 0.67 (the fence),
-    #: tennis 0.48 -> 0.61, dog-agility 0.26 -> 0.38, horsejump-low 0.44 -> 0.56. 0 = off
+    #: other thresholds). DAVIS J&F 0.586 -> 0.617: hockey 0.32 -> 0.67 (the fence),
+    #: tennis 0.48 -> 0.61, dog-agility 0.26 -> 0.38, horsejump-low 0.44 -> 0.56; the
+    #: re-prompt knowing it too: breakdance-flare 0.25 -> 0.29 (0.616 -> 0.617). 0 = off
     still_below: float = 0.5
     #: hand the previous mask, moved by the motion, to the segmenter as a prior.
     use_prior: bool = True
@@ -550,7 +552,8 @@ class Tracker:
             rel = _to_relative(_mask_centre(o.last_mask), o.last_box)
             more, _ = _project_points(rel[None], np.ones(1, np.int32), box, w, h)
             pts, labels = np.vstack([pts, more]), np.concatenate([labels, [1]]).astype(np.int32)
-        return PromptRequest(np.asarray(box, np.float32), pts, labels, memory=o.memory)
+        return PromptRequest(np.asarray(box, np.float32), pts, labels, memory=o.memory,
+                             background=plan.background)
 
     # -- deciding -----------------------------------------------------------------------
 

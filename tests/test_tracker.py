@@ -403,3 +403,26 @@ def test_background_the_first_mask_took_is_cut_away_as_the_object_moves(still_be
         assert mask[wall].mean() < 0.1
     else:
         assert mask[wall].mean() > 0.9
+
+
+def test_a_reprompt_knows_the_background_too():
+    # (nearly) every frame doubtful: a tracked request is followed by a re-prompt (a bare
+    # box), which must carry the same known background, or GrabCut would cut the wall
+    # back in
+    frames, _, box = _object_and_wall(6)
+    seg = GrabCutSegmenter()
+    asked: list[PromptRequest] = []
+    predict = seg.predict
+    seg.predict = lambda emb, reqs: (asked.extend(reqs), predict(emb, reqs))[1]
+    tracker = Tracker(seg, config=TrackerConfig(reprompt_below=1.0, lost_after=99))
+    tracker.init(frames[0], [ObjectPrompt(1, box=box)])
+    for t in range(1, 6):
+        tracker.step(frames[t])
+    # a re-prompt follows its frame's tracked request (the one with the prior)
+    pairs = [(asked[i - 1], r) for i, r in enumerate(asked) if i > 1 and r.prior_mask is None]
+    assert pairs and all(a.prior_mask is not None for a, _ in pairs)
+    assert any(a.background is not None and a.background.any() for a, _ in pairs)
+    for a, b in pairs:
+        assert (a.background is None) == (b.background is None)
+        if a.background is not None:
+            np.testing.assert_array_equal(a.background, b.background)

@@ -15,10 +15,10 @@ It needs no weights, so it is what every user without a SAM checkpoint gets.
   cut only snaps the boundary to the image and cannot leak into a similar-coloured
   background (the ground between a bear's legs) nor eat into the object. Only pixels
   the colour models call object are left to the cut a little further out
-  (``regrow``): a part the mask lost comes back when it is next to the mask. Pixels
-  the tracker knows are background (``PromptRequest.background``: the part of the prior
-  that moves with the background) are sure background.
-* Clicks are discs of sure foreground / background.
+  (``regrow``): a part the mask lost comes back when it is next to the mask.
+* Clicks are discs of sure foreground / background, and pixels the tracker knows are
+  background (``PromptRequest.background``: the part of the prior that moves with the
+  background) are sure background, in both modes.
 
 The colour models (``colour="first+core"``, measured best on DAVIS): the object's
 pixels on its first frame are kept in the request's ``memory``; on every later frame the
@@ -273,8 +273,8 @@ class GrabCutSegmenter:
             seeds = self._rect_seeds(bgr.shape[:2], box, origin, scale)
         else:
             seeds, near = self._prior_seeds(prior[y0:y1, x0:x1], bgr.shape[:2], scale)
-            if req.background is not None:
-                self._background_seeds(seeds, req.background[y0:y1, x0:x1], near)
+        if req.background is not None:
+            self._background_seeds(seeds, req.background[y0:y1, x0:x1], near)
         self._click_seeds(seeds, req, box, origin, scale, near)
         mask = np.zeros((h, w), bool)
         if not _is_foreground(seeds).any():
@@ -337,8 +337,8 @@ class GrabCutSegmenter:
 
     def _background_seeds(self, seeds: np.ndarray, background_crop: np.ndarray,
                           near: np.ndarray | None) -> None:
-        """Prior mode: the request's known background (the crop's part, frame
-        resolution) becomes sure background in ``seeds`` and leaves ``near``, in place."""
+        """The request's known background (the crop's part, frame resolution) becomes
+        sure background in ``seeds`` and leaves ``near`` (if any), in place."""
         ch, cw = seeds.shape
         known = cv2.resize(background_crop.view(np.uint8), (cw, ch),
                            interpolation=cv2.INTER_NEAREST) > 0

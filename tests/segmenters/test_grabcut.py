@@ -247,17 +247,19 @@ def test_regrow_never_frees_a_background_click():
 
 
 @pytest.mark.parametrize("told", [False, True])
-def test_known_background_is_cut_away_though_it_has_the_objects_colour(told):
+@pytest.mark.parametrize("with_prior", [True, False], ids=["prior", "re-prompt"])
+def test_known_background_is_cut_away_though_it_has_the_objects_colour(told, with_prior):
     """``PromptRequest.background`` (the tracker's prior pixels that move with the
-    background) is sure background: the arm goes though it is red; without it the arm,
-    part of the prior, stays."""
+    background) is sure background, on a tracked frame and on a re-prompt (a bare box):
+    the arm goes though it is red; without it the arm stays."""
     image, truth, square = _square_with_arm()
     arm = truth & ~square
     seg = GrabCutSegmenter()
     memory: dict = {}
     emb = seg.encode([image])[0]
     seg.predict(emb, [PromptRequest.make((60, 50, 276, 250), memory=memory)])
-    (cand,) = seg.predict(emb, [PromptRequest.make((60, 50, 276, 250), prior_mask=truth,
+    (cand,) = seg.predict(emb, [PromptRequest.make((60, 50, 276, 250),
+                                                    prior_mask=truth if with_prior else None,
                                                     background=arm if told else None,
                                                     memory=memory)])
     mask = cand.masks[0]
