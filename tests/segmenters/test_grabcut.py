@@ -268,3 +268,28 @@ def test_known_background_is_cut_away_though_it_has_the_objects_colour(told, wit
         assert not mask[arm].any()
     else:
         assert mask[arm].mean() > 0.95
+
+
+@pytest.mark.parametrize("forget_below", [0.0, 0.2])
+def test_the_first_frame_colours_of_known_background_are_forgotten(forget_below):
+    """The box takes a yellow wall along with the red square; the first frame's object
+    pixels (``memory``) hold both colours. Told that the wall is background on a tracked
+    frame, GrabCut forgets the yellow ones and keeps the red (``forget_below``)."""
+    image, _, square = _square_with_arm()
+    wall = np.zeros_like(square)
+    wall[50:250, 260:300] = True
+    image[wall] = (220, 200, 40)
+    seg = GrabCutSegmenter(forget_below=forget_below)
+    memory: dict = {}
+    emb = seg.encode([image])[0]
+    seg.predict(emb, [PromptRequest.make((60, 50, 300, 250), memory=memory)])
+    yellow = lambda px: px[:, 1] > 150  # noqa: E731 - BGR pixels: much green
+    before = memory["grabcut_sample"]
+    assert yellow(before).mean() > 0.1  # the first cut took the wall
+    seg.predict(emb, [PromptRequest.make((60, 50, 300, 250), prior_mask=square | wall,
+                                         background=wall, memory=memory)])
+    after = memory["grabcut_sample"]
+    if forget_below:
+        assert not yellow(after).any() and len(after) == (~yellow(before)).sum()
+    else:
+        np.testing.assert_array_equal(after, before)
