@@ -329,13 +329,12 @@ def test_state_dict_refuses_another_configuration():
         other.load_state_dict({**state, "format": "something/0"})
 
 
-def test_config_values_are_checked():
-    with pytest.raises(ValueError, match="min_appearance=1.5"):
-        TrackerConfig(min_appearance=1.5)
-    with pytest.raises(ValueError, match="max_area_change=0.5"):
-        TrackerConfig(max_area_change=0.5)
-    with pytest.raises(ValueError, match="lost_after=0"):
-        TrackerConfig(lost_after=0)
+@pytest.mark.parametrize(("option", "value"), [
+    ("min_appearance", 1.5), ("max_area_change", 0.5), ("lost_after", 0), ("still_below", -1),
+])
+def test_config_values_are_checked(option, value):
+    with pytest.raises(ValueError, match=f"{option}={value}"):
+        TrackerConfig(**{option: value})
 
 
 def test_what_the_backend_learns_on_the_prompted_frame_is_kept():

@@ -75,22 +75,20 @@ def test_needs_a_box_or_a_click():
     assert cand.masks[0][50, 40]
 
 
-def test_options_are_checked():
-    with pytest.raises(ValueError, match="max_side=4"):
-        GrabCutSegmenter(max_side=4)
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("max_side", 4, "max_side=4"),
+    ("colour", "last", "colour='last'"),
+    ("core_sample", -1, "core_sample=-1"),
+    ("tight_box", 0.5, "tight_box=0.5"),
+    ("pin_min_cover", 2, "pin_min_cover=2"),
+    ("regrow_above", 1.5, "regrow_above=1.5"),
+    ("regrow", -0.1, "regrow=-0.1"),
+    ("forget_below", 1.5, "forget_below=1.5"),
+])
+def test_options_are_checked(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        GrabCutSegmenter(**{option: value})
     assert np.isfinite(GrabCutSegmenter(max_side=64).max_side)
-    with pytest.raises(ValueError, match="colour='last'"):
-        GrabCutSegmenter(colour="last")
-    with pytest.raises(ValueError, match="core_sample=-1"):
-        GrabCutSegmenter(core_sample=-1)
-    with pytest.raises(ValueError, match="tight_box=0.5"):
-        GrabCutSegmenter(tight_box=0.5)
-    with pytest.raises(ValueError, match="pin_min_cover=2"):
-        GrabCutSegmenter(pin_min_cover=2)
-    with pytest.raises(ValueError, match="regrow_above=1.5"):
-        GrabCutSegmenter(regrow_above=1.5)
-    with pytest.raises(ValueError, match="regrow=-0.1"):
-        GrabCutSegmenter(regrow=-0.1)
 
 
 # -- the first frame: the user's box is tight ------------------------------------------
