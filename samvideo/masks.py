@@ -67,6 +67,12 @@ def expand_box(box: Box, factor: float, min_pad: float = 0.0) -> Box:
     return (x1 - px, y1 - py, x2 + px, y2 + py)
 
 
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (H, W) bool mask resized to ``size`` (w, h) by nearest neighbour: (h, w) bool."""
+    return cv2.resize(np.asarray(mask, bool).view(np.uint8), size,
+                      interpolation=cv2.INTER_NEAREST) > 0
+
+
 def warp_mask(mask: np.ndarray, src: Box, dst: Box) -> np.ndarray:
     """Move and scale a mask so that box ``src`` lands on box ``dst`` (nearest neighbour)."""
     sx = (dst[2] - dst[0]) / max(src[2] - src[0], 1e-6)

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
+from samvideo.masks import resize_mask
+
 Box = tuple[float, float, float, float]
 
 
@@ -289,10 +291,8 @@ class FlowWarp:
         still = cv2.morphologyEx(still, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         _, labels, stats, _ = cv2.connectedComponentsWithStats(still, connectivity=8)
         big = np.r_[False, stats[1:, cv2.CC_STAT_AREA] >= min_piece * len(slow)]
-        still = big[labels].view(np.uint8)
         out = np.zeros(self.mask.shape, bool)
-        out[y0:y1, x0:x1] = cv2.resize(still, (x1 - x0, y1 - y0),
-                                       interpolation=cv2.INTER_NEAREST) > 0
+        out[y0:y1, x0:x1] = resize_mask(big[labels], (x1 - x0, y1 - y0))
         return out
 
 
@@ -305,8 +305,7 @@ _MIN_BACKGROUND_POINTS = 50
 def _to_crop(mask: np.ndarray, region: tuple[int, int, int, int], size) -> np.ndarray:
     """The (H, W) bool mask's ``region`` (x0, y0, x1, y1) resized to ``size`` (w, h)."""
     x0, y0, x1, y1 = region
-    return cv2.resize(mask[y0:y1, x0:x1].view(np.uint8), size,
-                      interpolation=cv2.INTER_NEAREST) > 0
+    return resize_mask(mask[y0:y1, x0:x1], size)
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:

@@ -52,6 +52,7 @@ from samvideo.masks import (
     expand_box,
     guided_filter,
     mask_to_box,
+    resize_mask,
 )
 from samvideo.segmenters.base import Candidates, PromptRequest
 
@@ -333,7 +334,7 @@ class GrabCutSegmenter:
         beyond that sure background. Returns the (h, w) uint8 GrabCut labels and the
         (h, w) bool sure background within ``regrow`` of the prior (None when off)."""
         ch, cw = shape
-        prior = cv2.resize(prior_crop.astype(np.uint8), (cw, ch), interpolation=cv2.INTER_NEAREST)
+        prior = resize_mask(prior_crop, (cw, ch)).view(np.uint8)
         seeds = np.full(shape, cv2.GC_BGD, np.uint8)
         pbox = mask_to_box(prior > 0)
         if pbox is None:
@@ -354,9 +355,7 @@ class GrabCutSegmenter:
         """The request's known background (the crop's part, frame resolution) becomes
         sure background in ``seeds`` and leaves ``near`` (if any), in place. Returns it
         at crop resolution, (h, w) bool."""
-        ch, cw = seeds.shape
-        known = cv2.resize(background_crop.view(np.uint8), (cw, ch),
-                           interpolation=cv2.INTER_NEAREST) > 0
+        known = resize_mask(background_crop, seeds.shape[::-1])
         seeds[known] = cv2.GC_BGD
         if near is not None:
             near &= ~known
