@@ -87,11 +87,13 @@ def first_box(mask_dir: Path) -> tuple[int, int, int, int]:
     return tuple(int(v) for v in box)  # type: ignore[return-value]
 
 
-def run_clip(davis: Path, clip: str, variant: str, out: Path) -> ClipScore:
-    """Track one clip with one variant through the command line, then score it."""
+def run_clip(davis: Path, clip: str, first: tuple[int, int, int, int], variant: str,
+             out: Path) -> ClipScore:
+    """Track one clip from the XYXY box ``first`` with one variant through the command
+    line, then score it."""
     from samvideo.metrics import evaluate_sequence
 
-    box = ",".join(str(v) for v in first_box(davis / clip / "masks"))
+    box = ",".join(str(v) for v in first)
     dest = out / variant / clip
     cmd = [sys.executable, "-m", "samvideo.cli", "track", str(davis / clip / "video.mp4"),
            "--box", box, "--model", "grabcut", "-o", str(dest), "--overwrite",
@@ -181,20 +183,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         clips = list_clips(args.davis, args.clips)
+        # every clip's box before any tracking: a bad clip fails now, not after an hour
+        boxes = {clip: first_box(args.davis / clip / "masks") for clip in clips}
     except ValueError as exc:
         parser.error(str(exc))
     with tempfile.TemporaryDirectory(prefix="eval_davis_") as tmp:
         out = args.out or Path(tmp)
-        results = evaluate_all(args.davis, clips, variants, out, args.jobs)
+        results = evaluate_all(args.davis, boxes, variants, out, args.jobs)
     print_report(results, variants, args.json)
     return 0
 
 
-def evaluate_all(davis: Path, clips: list[str], variants: list[str], out: Path,
-                 jobs: int) -> dict[str, list[ClipScore]]:
-    tasks = [(clip, v) for v in variants for clip in clips]
+def evaluate_all(davis: Path, boxes: dict[str, tuple[int, int, int, int]], variants: list[str],
+                 out: Path, jobs: int) -> dict[str, list[ClipScore]]:
+    """Every clip (name -> first box) under every variant, ``jobs`` at a time."""
+    tasks = [(clip, v) for v in variants for clip in boxes]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = list(pool.map(lambda cv: run_clip(davis, cv[0], cv[1], out), tasks))
+        done = list(pool.map(lambda cv: run_clip(davis, cv[0], boxes[cv[0]], cv[1], out),
+                             tasks))
     results: dict[str, list[ClipScore]] = {v: [] for v in variants}
     for score in done:
         results[score.variant].append(score)
