@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -60,3 +62,47 @@ def test_a_clip_with_no_first_box_stops_the_run_before_any_tracking(eval_davis, 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "late" in err and "empty" in err
     assert not out.exists()
+
+
+def test_reverse_plays_each_clip_backwards_from_its_last_frame_with_the_object(eval_davis,
+                                                                               tmp_path):
+    """The last two masks of the clip are emptied (the object has left): the reversed
+    clip starts at the frame before them, and frame k is source frame last - k, pixel for
+    pixel, beside its own mask."""
+    from samvideo.video import VideoReader
+
+    davis = tmp_path / "davis"
+    (davis / "moving" / "masks").mkdir(parents=True)
+    (davis / "moving" / "video.mp4").symlink_to(SAMPLES / "moving" / "video.mp4")
+    truth = list_mask_files(SAMPLES / "moving" / "masks")
+    for i, path in enumerate(truth):
+        m = read_mask(path).astype(np.uint8)
+        if i >= len(truth) - 2:
+            m[:] = 0
+        Image.fromarray(m).save(davis / "moving" / "masks" / path.name)
+    with VideoReader(davis / "moving" / "video.mp4") as reader:
+        source = [f.rgb for f in reader]
+
+    back = eval_davis.reverse_clips(davis, ["moving"], tmp_path / "reversed")
+    frames = sorted((back / "moving" / "frames").glob("*.png"))
+    masks = list_mask_files(back / "moving" / "masks")
+    last = len(truth) - 3
+    assert len(frames) == len(masks) == last + 1
+    for k in (0, 1, last):
+        rgb = np.asarray(Image.open(frames[k]).convert("RGB"))
+        np.testing.assert_array_equal(rgb, source[last - k])
+        np.testing.assert_array_equal(read_mask(masks[k]), read_mask(truth[last - k]))
+    assert eval_davis.clip_source(back / "moving") == back / "moving" / "frames"
+
+
+def test_the_sample_clip_is_tracked_backwards_through_the_command_line(eval_davis, tmp_path,
+                                                                       capsys):
+    assert eval_davis.main(["--davis", str(SAMPLES), "--clips", "moving", "--reverse",
+                            "--variants", "full", "--out", str(tmp_path), "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "play backwards" in printed
+    report = json.loads(printed[printed.index("{"):])
+    (score,) = report["full"]["clips"]
+    assert score["frames"] == len(list_mask_files(SAMPLES / "moving" / "masks"))
+    assert score["j"] > 0.9 and score["j_first"] > 0.9
+    assert not (tmp_path / "reversed").exists()  # the reversed copy is never kept

@@ -12,14 +12,20 @@ mean, once per variant:
 * ``no-motion``    ``--no-motion``: the last mask and box, unmoved, prompt the next frame;
 * ``no-reprompt``  ``--no-reprompt``: doubtful masks are never asked for again;
 
-so the tables show what each part is worth. ``fps`` is frames / the pipeline's wall time
-from ``run.json`` (decode, track and write; model loading and interpreter start-up
-excluded); ``cpu ms`` is the whole process's CPU time per frame (start-up included).
-Run with ``--jobs 1`` on an otherwise idle machine when the fps figures matter: two jobs
-share the two cores of the reference machine.
+so the tables show what each part is worth. ``--reverse`` tracks every clip backwards,
+from its last frame that shows the object to its first: thirty more trials, with other
+first boxes and the motion played backwards, to check that a change which helps the
+forward clips is not tuned to them (the reversed frames are written losslessly, as PNG,
+to a temporary folder deleted at the end; their fps include reading PNG, not H.264).
+
+``fps`` is frames / the pipeline's wall time from ``run.json`` (decode, track and
+write; model loading and interpreter start-up excluded); ``cpu ms`` is the whole
+process's CPU time per frame (start-up included). Run with ``--jobs 1`` on an otherwise
+idle machine when the fps figures matter: two jobs share the two cores of the reference
+machine.
 
     python tools/eval_davis.py [--clips bear boat] [--jobs 2] [--out eval_davis_out]
-        [--variants full,no-motion,no-reprompt] [--davis PATH] [--json]
+        [--variants full,no-motion,no-reprompt] [--davis PATH] [--reverse] [--json]
 
 DAVIS 2016 is CC BY-NC 4.0: it is read where it lies and never copied into the
 project; the predictions are written under ``--out``. When the DAVIS folder is absent
@@ -64,15 +70,53 @@ class ClipScore:
 
 
 def list_clips(davis: Path, names: list[str] | None) -> list[str]:
-    """Clip folders holding ``video.mp4`` and ``masks/``; ValueError names unknown clips."""
+    """Clip folders holding ``video.mp4`` (or a ``frames/`` folder) and ``masks/``;
+    ValueError names unknown clips."""
     found = sorted(p.name for p in davis.iterdir()
-                   if (p / "video.mp4").is_file() and (p / "masks").is_dir())
+                   if clip_source(p).exists() and (p / "masks").is_dir())
     if not names:
         return found
     unknown = [n for n in names if n not in found]
     if unknown:
         raise ValueError(f"unknown clip(s) {', '.join(unknown)} in {davis}")
     return list(names)
+
+
+def clip_source(folder: Path) -> Path:
+    """What ``samvideo track`` reads for a clip: its ``video.mp4``, else ``frames/``."""
+    video = folder / "video.mp4"
+    return video if video.is_file() else folder / "frames"
+
+
+def reverse_clips(davis: Path, clips: list[str], dest: Path) -> Path:
+    """Write every clip backwards under ``dest`` (``<clip>/frames/00000.png``... and
+    ``<clip>/masks/``), from its last frame whose mask shows the object to its first
+    frame, and return ``dest``: a DAVIS-shaped folder for :func:`evaluate_all`.
+    ValueError when a clip's frames and masks differ in number or no mask shows the
+    object."""
+    import cv2
+
+    from samvideo.metrics import VOID_LABEL, list_mask_files, read_mask
+    from samvideo.video import VideoReader
+
+    for clip in clips:
+        masks = list_mask_files(davis / clip / "masks")
+        with VideoReader(clip_source(davis / clip)) as reader:
+            frames = [f.rgb for f in reader]
+        if len(frames) != len(masks):
+            raise ValueError(f"{clip}: {len(frames)} frames but {len(masks)} masks: "
+                             "cannot pair them to play the clip backwards")
+        shows = [bool(((m > 0) & (m != VOID_LABEL)).any()) for m in map(read_mask, masks)]
+        if not any(shows):
+            raise ValueError(f"{clip}: no mask shows the object: nothing to track backwards")
+        last = max(i for i, s in enumerate(shows) if s)
+        for sub in ("frames", "masks"):
+            (dest / clip / sub).mkdir(parents=True, exist_ok=True)
+        for k, i in enumerate(range(last, -1, -1)):
+            cv2.imwrite(str(dest / clip / "frames" / f"{k:05d}.png"),
+                        cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR))
+            (dest / clip / "masks" / f"{k:05d}.png").write_bytes(masks[i].read_bytes())
+    return dest
 
 
 def first_box(mask_dir: Path) -> tuple[int, int, int, int]:
@@ -95,7 +139,7 @@ def run_clip(davis: Path, clip: str, first: tuple[int, int, int, int], variant: 
 
     box = ",".join(str(v) for v in first)
     dest = out / variant / clip
-    cmd = [sys.executable, "-m", "samvideo.cli", "track", str(davis / clip / "video.mp4"),
+    cmd = [sys.executable, "-m", "samvideo.cli", "track", str(clip_source(davis / clip)),
            "--box", box, "--model", "grabcut", "-o", str(dest), "--overwrite",
            "--export", "davis", "--quiet", *VARIANTS[variant]]
     log = out / variant / f"{clip}.log"
@@ -170,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where predictions go (default: a temporary folder)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma list of {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="track every clip backwards, from its last frame that shows "
+                             "the object")
     parser.add_argument("--json", action="store_true", help="also print the scores as JSON")
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= MAX_JOBS:
@@ -183,13 +230,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         clips = list_clips(args.davis, args.clips)
-        # every clip's box before any tracking: a bad clip fails now, not after an hour
-        boxes = {clip: first_box(args.davis / clip / "masks") for clip in clips}
     except ValueError as exc:
         parser.error(str(exc))
     with tempfile.TemporaryDirectory(prefix="eval_davis_") as tmp:
         out = args.out or Path(tmp)
-        results = evaluate_all(args.davis, boxes, variants, out, args.jobs)
+        try:
+            davis = reverse_clips(args.davis, clips, Path(tmp) / "reversed") if args.reverse \
+                else args.davis
+            # every clip's box before any tracking: a bad clip fails now, not after an hour
+            boxes = {clip: first_box(davis / clip / "masks") for clip in clips}
+        except ValueError as exc:
+            parser.error(str(exc))
+        if args.reverse:
+            print("the clips play backwards, from their last frame that shows the object")
+        results = evaluate_all(davis, boxes, variants, out, args.jobs)
     print_report(results, variants, args.json)
     return 0
 
