@@ -6,7 +6,7 @@ import pytest
 
 from samvideo.masks import box_to_mask, expand_box, mask_iou, warp_mask
 from samvideo.segmenters import GrabCutSegmenter, PromptRequest, Segmenter, build_segmenter
-from samvideo.segmenters.grabcut import _fit_models, _posterior
+from samvideo.segmenters.grabcut import _fit_gmm, _fit_models, _gmm_likelihood, _posterior
 from tests.helpers import make_frames, square_box
 
 SHAPE = (240, 320)
@@ -291,3 +291,59 @@ def test_the_first_frame_colours_of_known_background_are_forgotten(forget_below)
         assert not yellow(after).any() and len(after) == (~yellow(before)).sum()
     else:
         np.testing.assert_array_equal(after, before)
+
+
+def _five_colour_pixels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 3) uint8 pixels of five well-apart colours (counts 100..500), their centres
+    and their counts."""
+    centres = np.array([[30, 30, 30], [220, 40, 40], [40, 220, 40], [40, 40, 220],
+                        [200, 200, 200]], np.float64)
+    counts = np.array([100, 200, 300, 400, 500])
+    pixels = np.vstack([np.clip(rng.normal(c, 6, (n, 3)), 0, 255)
+                        for c, n in zip(centres, counts, strict=True)])
+    return pixels.astype(np.uint8), centres, counts
+
+
+def test_colour_models_are_the_same_whatever_the_random_state():
+    """GrabCut's own k-means start draws from OpenCV's RNG; the fit must not, or a
+    sequence depends on what drew from it before."""
+    pixels, _, _ = _five_colour_pixels(np.random.default_rng(0))
+    models = []
+    for seed in (1, 1234):
+        cv2.setRNGSeed(seed)
+        models.append(_fit_gmm(pixels))
+    np.testing.assert_array_equal(models[0], models[1])
+
+
+def test_colour_model_finds_five_separate_colours_as_grabcut_does():
+    """Weights, means and covariances land where the five colours are, in OpenCV's
+    (1, 65) layout, and the likelihood equals that of OpenCV's own fit."""
+    pixels, centres, counts = _five_colour_pixels(np.random.default_rng(0))
+    model = _fit_gmm(pixels)
+    assert model.shape == (1, 65) and model.dtype == np.float64
+    weights, means = model[0, :5], model[0, 5:20].reshape(5, 3)
+    covs = model[0, 20:].reshape(5, 3, 3)
+    order = np.argsort(weights)
+    np.testing.assert_allclose(weights[order], counts / counts.sum())
+    np.testing.assert_allclose(means[order], centres, atol=2.0)
+    for k in order:
+        assert np.allclose(np.diag(covs[k]), 36, rtol=0.35), np.diag(covs[k])
+    half = pixels.reshape(-1, 30, 3)  # 1500 pixels as an image of sure foreground,
+    image = np.vstack([half, half])  # and again as sure background (OpenCV needs both)
+    labels = np.full(image.shape[:2], cv2.GC_BGD, np.uint8)
+    labels[: len(half)] = cv2.GC_FGD
+    opencv = np.zeros((1, 65), np.float64)
+    cv2.grabCut(image, labels, None, np.zeros((1, 65), np.float64), opencv, 0,
+                cv2.GC_INIT_WITH_MASK)
+    probe = pixels[::7].astype(np.float64)
+    np.testing.assert_allclose(_gmm_likelihood(probe, model), _gmm_likelihood(probe, opencv),
+                               rtol=1e-6)
+
+
+def test_colour_model_of_one_colour_and_of_too_few_pixels():
+    flat = _fit_gmm(np.full((50, 3), 90, np.uint8))
+    assert flat[0, :5].sum() == pytest.approx(1.0)
+    k = int(np.argmax(flat[0, :5]))
+    np.testing.assert_allclose(flat[0, 20 + 9 * k: 29 + 9 * k].reshape(3, 3), 0.01 * np.eye(3))
+    with pytest.raises(cv2.error, match="4 pixels"):
+        _fit_gmm(np.zeros((4, 3), np.uint8))
