@@ -234,7 +234,9 @@ class FlowWarp:
         *,
         below: float = 0.5,  # frame pixels: a pixel whose flow is this close to the
         # background's moves with it. DIS is accurate to a fraction of a pixel on
-        # texture. DAVIS J&F (the tracker's default use): 0.4 0.597 (one clip lost:
+        # texture. DAVIS J&F (the tracker's default use; measured while GrabCut's colour
+        # models still started from a seeded random k-means, whose seed alone moved the
+        # mean by up to 0.03: read differences under 0.02 as noise): 0.4 0.597 (one clip lost:
         # soccerball 0.52 -> 0.06), 0.5 0.616, 0.6 0.613; 0.8 takes slow parts of the
         # object too (0.553, with min_motion 1.5)
         min_motion: float = 3.0,  # frame pixels: ...but only while a quarter of the mask

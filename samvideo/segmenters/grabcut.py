@@ -18,9 +18,7 @@ It needs no weights, so it is what every user without a SAM checkpoint gets.
   (``regrow``): a part the mask lost comes back when it is next to the mask.
 * Clicks are discs of sure foreground / background, and pixels the tracker knows are
   background (``PromptRequest.background``: the part of the prior that moves with the
-  background) are sure background, in both modes. On a tracked frame, the first
-  frame's object pixels that look like that known background are forgotten
-  (``forget_below``).
+  background) are sure background, in both modes.
 
 The colour models (``colour="first+core"``, measured best on DAVIS): the object's
 pixels on its first frame are kept in the request's ``memory``; on every later frame the
@@ -36,7 +34,10 @@ pixels at most and the mask upsampled with its boundary snapped to the frame's e
 (a guided filter).
 
 Measured on the 30 DAVIS 2016 train clips (box of the first frame's ground truth, full
-tracker, ``tools/eval_davis.py``): see the README's "Tracking quality".
+tracker, ``tools/eval_davis.py``): see the README's "Tracking quality". The DAVIS
+figures in the option comments below were measured while the colour models still
+started from OpenCV's seeded random k-means, whose seed alone moved the mean J&F by up
+to 0.03: read differences under 0.02 there as noise.
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ _GMM_K = 5  # OpenCV's GrabCut uses 5 Gaussian components per model
 COLOUR_MODES = ("first+core", "first", "frame", "first+frame")
 _MIN_MODEL_PIXELS = 64  # fewer pixels than this do not fit a 5-component GMM well
 _BACKGROUND_SAMPLE = 4096  # background pixels a tracked frame's model is fitted to
-_FORGET_SAMPLE = 2048  # pixels of each side the models of ``forget_below`` are fitted to
 
 
 @dataclass
@@ -130,13 +130,6 @@ class GrabCutSegmenter:
         # 0.578 at 360 (F up in all three); 0.05: 0.571, 0.2: 0.583. 0 = off
         regrow_above: float = 0.85,  # ...posterior 0.7: 0.572, 0.85: 0.586, 0.9: 0.583,
         # 0.95: 0.567
-        forget_below: float = 0.2,  # prior mode, with known background
-        # (``PromptRequest.background``): the first frame's object pixels kept in
-        # ``memory`` whose colour posterior (this frame's sure foreground against the
-        # known background) is under this are forgotten, at most half of them at a
-        # time: the background that the first cut took from the box would otherwise
-        # stay in the object's colour model for good. DAVIS J&F: 0 (off) 0.617, 0.05
-        # 0.614, 0.1 0.619, 0.2 0.626, 0.3 0.618, 0.4 0.618
         point_radius: float = 0.03,  # radius of a click's seed disc, as a fraction of
         # the box's longer side
         colour: str = "first+core",  # the colour models of later frames (COLOUR_MODES)
@@ -181,8 +174,7 @@ class GrabCutSegmenter:
         if colour_sample < _MIN_MODEL_PIXELS or core_sample < 0:
             raise ValueError(f"colour_sample={colour_sample}, core_sample={core_sample}: "
                              f"need at least {_MIN_MODEL_PIXELS} and 0 pixels")
-        for name, value in (("doubt_below", doubt_below), ("regrow_above", regrow_above),
-                            ("forget_below", forget_below)):
+        for name, value in (("doubt_below", doubt_below), ("regrow_above", regrow_above)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}={value!r} must be within [0, 1]")
         for name, value in (("margin", margin), ("band", band), ("reach", reach),
@@ -205,7 +197,6 @@ class GrabCutSegmenter:
         self.min_reach_px = min_reach_px
         self.regrow = regrow
         self.regrow_above = regrow_above
-        self.forget_below = forget_below
         self.point_radius = point_radius
         self.colour = colour
         self.colour_sample = colour_sample
@@ -286,9 +277,7 @@ class GrabCutSegmenter:
         else:
             seeds, near = self._prior_seeds(prior[y0:y1, x0:x1], bgr.shape[:2], scale)
         if req.background is not None:
-            known = self._background_seeds(seeds, req.background[y0:y1, x0:x1], near)
-            if prior is not None:
-                self._forget(bgr, seeds, known, memory)
+            self._background_seeds(seeds, req.background[y0:y1, x0:x1], near)
         self._click_seeds(seeds, req, box, origin, scale, near)
         mask = np.zeros((h, w), bool)
         if not _is_foreground(seeds).any():
@@ -350,33 +339,13 @@ class GrabCutSegmenter:
         return seeds, (seeds == cv2.GC_BGD) & (outside <= max(self.regrow * side, 1.0))
 
     def _background_seeds(self, seeds: np.ndarray, background_crop: np.ndarray,
-                          near: np.ndarray | None) -> np.ndarray:
+                          near: np.ndarray | None) -> None:
         """The request's known background (the crop's part, frame resolution) becomes
-        sure background in ``seeds`` and leaves ``near`` (if any), in place. Returns it
-        at crop resolution, (h, w) bool."""
+        sure background in ``seeds`` and leaves ``near`` (if any), in place."""
         known = resize_mask(background_crop, seeds.shape[::-1])
         seeds[known] = cv2.GC_BGD
         if near is not None:
             near &= ~known
-        return known
-
-    def _forget(self, bgr: np.ndarray, seeds: np.ndarray, known: np.ndarray,
-                memory: dict) -> None:
-        """``forget_below``: drop from ``memory``'s first-frame object pixels those that
-        look like the known background (``known``, (h, w) bool) rather than this frame's
-        sure foreground; at most half of them, and never below what a model needs."""
-        sample = memory.get("grabcut_sample")
-        if self.forget_below <= 0 or sample is None:
-            return
-        back = _sample_pixels(bgr, known, _FORGET_SAMPLE)
-        core = _sample_pixels(bgr, seeds == cv2.GC_FGD, _FORGET_SAMPLE)
-        if len(back) < _MIN_MODEL_PIXELS or len(core) < _MIN_MODEL_PIXELS:
-            return
-        fgd, bgd = _fit_models(core, back)
-        keep = _posterior(sample, fgd, bgd) >= self.forget_below
-        if keep.all() or keep.sum() < max(0.5 * len(sample), _MIN_MODEL_PIXELS):
-            return
-        memory["grabcut_sample"] = np.ascontiguousarray(sample[keep])
 
     def _click_seeds(self, seeds: np.ndarray, req: PromptRequest, box, origin, scale,
                      near: np.ndarray | None = None) -> None:
@@ -524,12 +493,6 @@ def _is_foreground(labels: np.ndarray) -> np.ndarray:
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
-def _fit_models(fg: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GrabCut's (1, 65) foreground and background GMMs fitted to (N, 3) uint8 BGR
-    foreground and (M, 3) background pixels (:func:`_fit_gmm`)."""
-    return _fit_gmm(fg), _fit_gmm(bg)
-
-
 def _init_models(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What ``cv2.grabCut(..., GC_INIT_WITH_MASK)`` fits, without its random k-means:
     the (1, 65) foreground and background GMMs of the (h, w, 3) uint8 BGR ``image``
@@ -571,7 +534,7 @@ def _log_components(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
     out = np.full((len(pixels), _GMM_K), -np.inf)
     for k in np.flatnonzero(weights > 0):
         d = pixels - means[k]
-        maha = np.einsum("ij,ij->i", d @ np.linalg.inv(covs[k]), d)
+        maha = np.einsum("ij,ij->i", d @ np.linalg.inv(covs[k]), d)  # d @ inv: BLAS
         out[:, k] = (np.log(weights[k]) - 0.5 * maha
                      - 0.5 * np.log((2 * np.pi) ** 3 * np.linalg.det(covs[k])))
     return out
@@ -682,17 +645,7 @@ def _int_box(box) -> tuple[int, int, int, int]:
 
 def _gmm_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
     """Likelihood of (N, 3) float64 pixels under an OpenCV GrabCut GMM (1, 65) array."""
-    m = np.asarray(model, np.float64).reshape(-1)
-    weights, means = m[:_GMM_K], m[_GMM_K:4 * _GMM_K].reshape(_GMM_K, 3)
-    covs = m[4 * _GMM_K:].reshape(_GMM_K, 3, 3) + np.eye(3) * 1e-2
-    total = np.zeros(len(pixels))
-    for k in np.flatnonzero(weights > 0):
-        inv = np.linalg.inv(covs[k])
-        d = pixels - means[k]
-        maha = np.einsum("ij,ij->i", d @ inv, d)  # (N, 3) @ (3, 3): BLAS, not einsum
-        norm = np.sqrt((2 * np.pi) ** 3 * np.linalg.det(covs[k]))
-        total += weights[k] * np.exp(-0.5 * maha) / norm
-    return total
+    return np.exp(_log_components(pixels, model)).sum(axis=1)
 
 
 def _colour_confidence(bgr, mask, fgd, bgd) -> float:

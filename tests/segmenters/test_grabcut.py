@@ -6,7 +6,7 @@ import pytest
 
 from samvideo.masks import box_to_mask, expand_box, mask_iou, warp_mask
 from samvideo.segmenters import GrabCutSegmenter, PromptRequest, Segmenter, build_segmenter
-from samvideo.segmenters.grabcut import _fit_gmm, _fit_models, _gmm_likelihood, _posterior
+from samvideo.segmenters.grabcut import _fit_gmm, _gmm_likelihood, _posterior
 from tests.helpers import make_frames, square_box
 
 SHAPE = (240, 320)
@@ -83,7 +83,6 @@ def test_needs_a_box_or_a_click():
     ("pin_min_cover", 2, "pin_min_cover=2"),
     ("regrow_above", 1.5, "regrow_above=1.5"),
     ("regrow", -0.1, "regrow=-0.1"),
-    ("forget_below", 1.5, "forget_below=1.5"),
 ])
 def test_options_are_checked(option, value, message):
     with pytest.raises(ValueError, match=message):
@@ -158,17 +157,12 @@ def _tracked_crop():
     return image, labels
 
 
-def _first_frame_model(sample: np.ndarray) -> np.ndarray:
-    fgd, _ = _fit_models(sample, _noise((200, 80, 30), 1024, 4))
-    return fgd
-
-
 @pytest.mark.parametrize("colour", ["first", "first+core"])
 def test_the_band_around_a_lagging_prior_does_not_teach_the_background(colour):
     image, labels = _tracked_crop()
     sample = np.vstack([_noise((30, 60, 210), 768, 5), _noise((40, 210, 230), 256, 6)])
     seg = GrabCutSegmenter(colour=colour)
-    fgd, bgd = seg._tracked_models(image, labels.copy(), _first_frame_model(sample), sample)
+    fgd, bgd = seg._tracked_models(image, labels.copy(), _fit_gmm(sample), sample)
     yellow_front = image[:, 24:32].reshape(-1, 3)
     assert _posterior(yellow_front, fgd, bgd).mean() > 0.9
     assert _posterior(image[:, :24].reshape(-1, 3), fgd, bgd).mean() < 0.1
@@ -180,7 +174,7 @@ def test_first_plus_core_learns_how_the_object_looks_now():
     image, labels = _tracked_crop()
     image[:, 40:] = _noise((130, 70, 130), 64 * 24, 7).reshape(64, 24, 3)  # purple core
     sample = _noise((30, 60, 210), 1024, 5)
-    first_fgd = _first_frame_model(sample)
+    first_fgd = _fit_gmm(sample)
     now = image[:, 40:].reshape(-1, 3)
     posterior = {}
     for colour in ("first", "first+core"):
@@ -266,31 +260,6 @@ def test_known_background_is_cut_away_though_it_has_the_objects_colour(told, wit
         assert not mask[arm].any()
     else:
         assert mask[arm].mean() > 0.95
-
-
-@pytest.mark.parametrize("forget_below", [0.0, 0.2])
-def test_the_first_frame_colours_of_known_background_are_forgotten(forget_below):
-    """The box takes a yellow wall along with the red square; the first frame's object
-    pixels (``memory``) hold both colours. Told that the wall is background on a tracked
-    frame, GrabCut forgets the yellow ones and keeps the red (``forget_below``)."""
-    image, _, square = _square_with_arm()
-    wall = np.zeros_like(square)
-    wall[50:250, 260:300] = True
-    image[wall] = (220, 200, 40)
-    seg = GrabCutSegmenter(forget_below=forget_below)
-    memory: dict = {}
-    emb = seg.encode([image])[0]
-    seg.predict(emb, [PromptRequest.make((60, 50, 300, 250), memory=memory)])
-    yellow = lambda px: px[:, 1] > 150  # noqa: E731 - BGR pixels: much green
-    before = memory["grabcut_sample"]
-    assert yellow(before).mean() > 0.1  # the first cut took the wall
-    seg.predict(emb, [PromptRequest.make((60, 50, 300, 250), prior_mask=square | wall,
-                                         background=wall, memory=memory)])
-    after = memory["grabcut_sample"]
-    if forget_below:
-        assert not yellow(after).any() and len(after) == (~yellow(before)).sum()
-    else:
-        np.testing.assert_array_equal(after, before)
 
 
 def _five_colour_pixels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
