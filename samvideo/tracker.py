@@ -160,9 +160,9 @@ class TrackerConfig:
     #: colour alone keeps them for good. Only while the object moves against the
     #: background and they are the lesser part of the mask
     #: (:meth:`~samvideo.motion.FlowWarp.still_part`, which gives the figures for
-    #: other thresholds). DAVIS J&F off / on: 0.587 / 0.616 on the train clips, 0.457 /
-    #: 0.540 on the same clips played backwards (``tools/eval_davis.py --reverse``);
-    #: hockey (the fence) 0.32 -> 0.70. 0 = off
+    #: other thresholds). DAVIS J&F off / on: 0.587 / 0.622 on the train clips, 0.457 /
+    #: 0.550 on the same clips played backwards (``tools/eval_davis.py --reverse``);
+    #: hockey (the fence) 0.32 -> 0.68. 0 = off
     still_below: float = 0.5
     #: hand the previous mask, moved by the motion, to the segmenter as a prior.
     use_prior: bool = True
