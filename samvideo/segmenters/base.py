@@ -34,7 +34,8 @@ class PromptRequest:
             background; SAM ignores them.
         memory: per-object scratch space the tracker keeps between frames and hands
             back on every request; a backend may keep object state in it (GrabCut keeps
-            the first frame's colour model there). Starts empty.
+            the first frame's colour model and the last background model there).
+            Starts empty.
     """
 
     box_xyxy: np.ndarray | None

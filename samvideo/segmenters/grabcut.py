@@ -512,17 +512,18 @@ def _fit_gmm(pixels: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     seeds, one clip from 0.19 to 0.54).
 
     Raises cv2.error with fewer than 5 pixels (as ``cv2.grabCut`` does)."""
-    x = np.asarray(pixels, np.float32).reshape(-1, 3)
+    x = np.asarray(pixels, np.float32).reshape(-1, 3)  # cv2.kmeans takes float32
     if len(x) < _GMM_K:
         raise cv2.error(f"{len(x)} pixels cannot fit a {_GMM_K}-component colour model")
+    x64 = x.astype(np.float64)
     if start is not None and (start[0, :_GMM_K] > 0).any():
-        first = _log_components(x.astype(np.float64), start).argmax(axis=1).astype(np.int32)
+        first = _log_components(x64, start).argmax(axis=1).astype(np.int32)
     else:
         first = _split_clusters(x, _GMM_K)
     criteria = (cv2.TERM_CRITERIA_MAX_ITER, 10, 0.0)
     _, comp, _ = cv2.kmeans(x, _GMM_K, first.reshape(-1, 1), criteria, 1,
                             cv2.KMEANS_USE_INITIAL_LABELS)
-    return _learn_gmm(x.astype(np.float64), comp.reshape(-1))
+    return _learn_gmm(x64, comp.reshape(-1))
 
 
 def _log_components(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
