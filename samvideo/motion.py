@@ -234,11 +234,9 @@ class FlowWarp:
         *,
         below: float = 0.5,  # frame pixels: a pixel whose flow is this close to the
         # background's moves with it. DIS is accurate to a fraction of a pixel on
-        # texture. DAVIS J&F (the tracker's default use; measured while GrabCut's colour
-        # models still started from a seeded random k-means, whose seed alone moved the
-        # mean by up to 0.03: read differences under 0.02 as noise): 0.4 0.597 (one clip lost:
-        # soccerball 0.52 -> 0.06), 0.5 0.616, 0.6 0.613; 0.8 takes slow parts of the
-        # object too (0.553, with min_motion 1.5)
+        # texture. DAVIS J&F: 0.4 0.597 (one clip lost: soccerball 0.52 -> 0.06), 0.5
+        # 0.616, 0.6 0.613; 0.8 takes slow parts of the object too (0.553, with
+        # min_motion 1.5)
         min_motion: float = 2.0,  # frame pixels: ...but only while a quarter of the mask
         # moves at least this much against the background (an object that stands still
         # moves with the background all over, and none of it is stuck). DAVIS J&F,
@@ -265,7 +263,12 @@ class FlowWarp:
         frame after frame. Pieces under ``min_piece`` of the mask are left out.
 
         The figures by the options are DAVIS J&F of the tracker's default use
-        (``tools/eval_davis.py``), measured before ``min_piece`` except its own.
+        (``tools/eval_davis.py``). Those of ``below``, ``max_fraction`` and ``min_piece``
+        were measured with min_motion 3, and ``below``'s and ``max_fraction``'s before
+        ``min_piece``, all while GrabCut's colour models still started from a seeded
+        random k-means whose seed alone moved the mean by up to 0.03: read differences
+        under 0.02 there as noise. ``min_motion``'s were measured on the clips forward
+        and backwards, without that randomness.
         """
         x0, y0, x1, y1 = self.region
         h, w = self.back.shape[:2]

@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="eval_davis_") as tmp:
         out = args.out or Path(tmp)
         try:
-            davis = reverse_clips(args.davis, clips, Path(tmp) / "reversed") if args.reverse \
-                else args.davis
+            davis = args.davis
+            if args.reverse:
+                davis = reverse_clips(davis, clips, Path(tmp) / "reversed")
             # every clip's box before any tracking: a bad clip fails now, not after an hour
             boxes = {clip: first_box(davis / clip / "masks") for clip in clips}
         except ValueError as exc:

@@ -28,8 +28,8 @@ this frame's sure background only. A mask that leaked into the background once c
 teach the model that the background is the object, and object pixels in the band
 around a prior that lags the object cannot teach the background model the object's
 colours (which made masks shrink frame after frame). The models are fitted without
-randomness (:func:`_fit_gmm`): each frame's background model starts from the last
-frame's, the object model from the first frame's. The crop is cut at ``max_side``
+randomness (:func:`_fit_gmm`): each background model starts from the object's last
+one, each object model from the first frame's. The crop is cut at ``max_side``
 pixels at most and the mask upsampled with its boundary snapped to the frame's edges
 (a guided filter).
 
@@ -458,9 +458,10 @@ class GrabCutSegmenter:
         it looks now in the prior's core, which flow put on the object (seeds the first
         frame's model doubts are left out: an occluder).
 
-        The fits start from ``last_bgd`` (the last frame's background model) and from
-        the first frame's object model, so that components keep their meaning from
-        frame to frame rather than being found afresh each time.
+        The fits start from ``last_bgd`` (the background model of this object's last
+        request, kept in its ``memory``) and from the first frame's object model, so
+        that components keep their meaning from frame to frame rather than being found
+        afresh each time.
         """
         fgd = np.array(first_fgd, np.float64).reshape(1, 65)
         back = _sample_pixels(image, labels == cv2.GC_BGD, _BACKGROUND_SAMPLE)
