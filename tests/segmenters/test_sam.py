@@ -37,7 +37,6 @@ from segment_anything.build_sam import _build_sam
 from segment_anything.modeling.image_encoder import window_partition, window_unpartition
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from samvideo.segmenters import sam as sam_module
 from samvideo.segmenters.base import Candidates, PromptRequest, Segmenter
 from samvideo.segmenters.sam import (
     OFFICIAL_ARCHS,
@@ -55,6 +54,7 @@ from samvideo.segmenters.sam import (
     sdpa_attention_forward,
     window_attention,
 )
+from samvideo.segmenters.sam import attention as sam_attention
 
 #: Opt-in for the tests that take more than ~20 s on a 2-core CPU (vit_b reference: ~30 s,
 #: torch.compile: ~60-90 s).
@@ -374,7 +374,7 @@ def test_sdpa_attention_matches_sam_attention(tiny_sam_checkpoint: Path) -> None
             expected = block.attn(x)
             plain = sdpa_attention_forward(block.attn, x)
             # The chunked path (one head at a time) with a reused workspace.
-            workspace = sam_module._Workspace()
+            workspace = sam_attention._Workspace()
             chunked = sdpa_attention_forward(block.attn, x, workspace, chunk_elements=size**4)
         torch.testing.assert_close(plain, expected, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(chunked, expected, atol=1e-5, rtol=1e-5)
@@ -395,7 +395,7 @@ def test_cpu_attention_matches_sam_attention(
     assert (window_block.window_size, global_block.window_size) == (14, 0)
     torch.manual_seed(size)
     x = torch.randn(batch, size, size, 96)
-    workspace = sam_module._Workspace()
+    workspace = sam_attention._Workspace()
     with torch.inference_mode():
         windows, pad_hw = window_partition(x, 14)
         expected = window_unpartition(window_block.attn(windows), 14, pad_hw, (size, size))
@@ -409,14 +409,14 @@ def test_cpu_attention_matches_sam_attention(
         )
         # Small tiles that leave a remainder: 7 query rows per global tile, 3 windows x
         # heads per window chunk.
-        monkeypatch.setattr(sam_module, "CPU_TILE_ELEMENTS", 7 * size * size)
+        monkeypatch.setattr(sam_attention, "CPU_TILE_ELEMENTS", 7 * size * size)
         torch.testing.assert_close(
             global_attention(global_block.attn, x, workspace),
             global_block.attn(x),
             atol=1e-5,
             rtol=1e-5,
         )
-        monkeypatch.setattr(sam_module, "CPU_TILE_ELEMENTS", 3 * 196 * 196)
+        monkeypatch.setattr(sam_attention, "CPU_TILE_ELEMENTS", 3 * 196 * 196)
         got = window_attention(window_block.attn, x, 14, workspace)
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
         for block in (window_block, global_block):
@@ -436,12 +436,14 @@ def test_cpu_attention_pads_windows_with_the_qkv_bias(
     assert attn.qkv.bias.abs().max() > 0
     torch.manual_seed(0)
     x = torch.randn(1, 20, 20, 96)
-    pad = sam_module._pad_with_bias
-    monkeypatch.setattr(sam_module, "_pad_with_bias", lambda qkv, size, bias: pad(qkv, size, None))
+    pad = sam_attention._pad_with_bias
+    monkeypatch.setattr(
+        sam_attention, "_pad_with_bias", lambda qkv, size, bias: pad(qkv, size, None)
+    )
     with torch.inference_mode():
         windows, pad_hw = window_partition(x, 14)
         expected = window_unpartition(attn(windows), 14, pad_hw, (20, 20))
-        zero_padded = window_attention(attn, x, 14, sam_module._Workspace())
+        zero_padded = window_attention(attn, x, 14, sam_attention._Workspace())
     assert (zero_padded - expected).abs().max() > 1e-3
 
 
