@@ -1,8 +1,10 @@
 """samvideo: track objects through a video with Segment Anything (SAM).
 
-Data flow (see DESIGN.md): ``video.open_video`` → ``Segmenter.encode`` →
-``Tracker.step`` → sinks in ``export``. The Python API is :func:`samvideo.api.track`
-and :class:`samvideo.tracker.Tracker`.
+Data flow (the README's "How it works"): a source (:mod:`samvideo.video`) →
+``Segmenter.encode`` (:mod:`samvideo.segmenters`) → ``Tracker.step``
+(:mod:`samvideo.tracker`) → the sinks (:mod:`samvideo.export`), through the one frame
+loop (:mod:`samvideo.loop`) that a :class:`samvideo.run.Run` drives. The Python API is
+:func:`samvideo.track` and :class:`samvideo.Tracker`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from samvideo.results import FrameResult, ObjectResult
 __all__ = ["FrameResult", "ObjectPrompt", "ObjectResult", "Tracker", "Tracking", "__version__",
            "load_model", "track"]
 
-_LAZY = {"track": "samvideo.api", "Tracking": "samvideo.api", "load_model": "samvideo.api",
+_LAZY = {"track": "samvideo.api", "Tracking": "samvideo.api", "load_model": "samvideo.segmenters",
          "Tracker": "samvideo.tracker"}
 
 

@@ -15,8 +15,6 @@ For frames you bring yourself (a webcam loop, a robot), use :class:`samvideo.Tra
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -26,21 +24,13 @@ import numpy as np
 
 from samvideo.annotate import MaskAnnotator
 from samvideo.export import DEFAULT_EXPORTS, parse_exports
-from samvideo.pipeline import (
-    RunOptions,
-    RunSummary,
-    check_prompts,
-    iter_track,
-    prompts_at_start,
-    run,
-)
-from samvideo.prompts import ObjectPrompt
+from samvideo.prompts import ObjectPrompt, prompt_to_json
 from samvideo.results import FrameResult
+from samvideo.run import FileOptions, Run, RunSummary
+from samvideo.segmenters import GrabCutConfig, load_model
 from samvideo.segmenters.base import Segmenter
 from samvideo.tracker import TrackerConfig
-from samvideo.video import FrameRange, Position, VideoInfo, VideoReader, is_stream, probe
-
-_DONE = object()
+from samvideo.video import FrameRange, Position, VideoInfo
 
 
 def build_prompts(
@@ -81,19 +71,6 @@ def _points(value: Any, name: str) -> tuple[tuple[float, float], ...]:
     return tuple((float(x), float(y)) for x, y in arr)
 
 
-def load_model(model: str | Segmenter = "auto", *, checkpoint: str | Path | None = None,
-               device: str = "auto", precision: str = "auto") -> tuple[Segmenter, str]:
-    """A segmenter by ``--model`` name (or the given one) and a line saying which it is
-    (``"auto"`` takes the best cached SAM checkpoint, else GrabCut)."""
-    if not isinstance(model, str):
-        return model, f"model {getattr(model, 'name', type(model).__name__)}"
-    from samvideo.segmenters import build_segmenter, resolve_model
-
-    name, reason = resolve_model(model, checkpoint)
-    options = {} if name == "grabcut" else {"device": device, "precision": precision}
-    return build_segmenter(name, checkpoint=checkpoint, **options), reason
-
-
 class Tracking:
     """One tracking run: iterate it for :class:`FrameResult` objects in source order.
 
@@ -109,36 +86,14 @@ class Tracking:
             has ended; None before, and without ``output``.
     """
 
-    def __init__(self, source: str | Path, prompts: list[ObjectPrompt], segmenter: Segmenter,
-                 model: str, options: RunOptions, output: Path | None) -> None:
-        self.source, self.prompts, self.segmenter = source, prompts, segmenter
-        self.model, self.options, self.output = model, options, output
-        self.summary: RunSummary | None = None
-        self._stop = threading.Event()
-        self._reader: VideoReader | None = None
-        self._thread: threading.Thread | None = None
-        self._started = False
-        part = FrameRange(options.start, options.end,
-                          None if options.start is None else options.max_frames)
-        if output is None:  # open now, so bad input fails here rather than on next()
-            self._reader = VideoReader(source, fps=options.fps, frames=part,
-                                       max_frames=None if part.start is not None
-                                       else options.max_frames)
-            self.info = self._reader.info
-            if part.start is not None:
-                self.prompts = prompts_at_start(prompts, self._reader.peek(), part)
-            self.prompts, self.notes = check_prompts(self.prompts, self.info)
-        else:
-            out = Path(output)
-            if out.is_dir() and any(out.iterdir()) and not (options.overwrite or options.resume):
-                raise ValueError(f"output folder {str(out)!r} is not empty: pass "
-                                 "overwrite=True or another folder")
-            self.info = self._describe(source, options)
+    def __init__(self, run: Run, model: str) -> None:
+        self._run, self.model = run, model
+        self.info: VideoInfo = run.info
+        self.prompts, self.notes = run.source.prompts, run.source.notes
 
-    @staticmethod
-    def _describe(source: str | Path, options: RunOptions) -> VideoInfo | None:
-        """The source's description (None for a pipe: it is read once, by the run)."""
-        return None if is_stream(source) else probe(source, fps=options.fps)
+    @property
+    def summary(self) -> RunSummary | None:
+        return self._run.summary if self._run.out is not None else None
 
     def __enter__(self) -> Tracking:
         return self
@@ -147,66 +102,16 @@ class Tracking:
         self.close()
 
     def __iter__(self) -> Iterator[FrameResult]:
-        if self._started:
-            raise RuntimeError("a Tracking can be iterated once: call samvideo.track() again")
-        self._started = True
-        return self._with_output() if self.output is not None else self._frames_only()
-
-    def _frames_only(self) -> Iterator[FrameResult]:
-        assert self._reader is not None
         try:
-            yield from iter_track(self._reader, self.prompts, self.segmenter,
-                                  config=self.options.config, batch=self.options.batch,
-                                  stop=self._stop)
-        finally:
-            self._reader.close()
-
-    def _with_output(self) -> Iterator[FrameResult]:
-        """:func:`samvideo.pipeline.run` in a worker thread, its frames handed over here."""
-        handoff: queue.Queue = queue.Queue(maxsize=2)
-
-        def on_frame(result: FrameResult, info: VideoInfo) -> None:
-            self.info = info
-            while not self._stop.is_set():
-                try:
-                    handoff.put(result, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
-
-        def work() -> None:
-            try:
-                self.summary = run(self.source, self.prompts, self.segmenter, self.options,
-                                   on_frame=on_frame, stop=self._stop)
-                handoff.put(_DONE)
-            except BaseException as exc:  # handed to the consumer
-                handoff.put(exc)
-
-        self._thread = threading.Thread(target=work, name="samvideo-api", daemon=True)
-        self._thread.start()
-        try:
-            while True:
-                item = handoff.get()
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self._stop.set()
-            while self._thread.is_alive():  # let run() close the outputs
-                try:
-                    handoff.get(timeout=0.1)
-                except queue.Empty:
-                    continue
+            return iter(self._run)
+        except RuntimeError:
+            raise RuntimeError("a Tracking can be iterated once: call samvideo.track() "
+                               "again") from None
 
     def close(self) -> None:
-        """Stop after the current frame; with ``output``, wait until the files are closed."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self._reader is not None:
-            self._reader.close()
+        """Stop after the current frame; with ``output``, the files are closed when this
+        returns."""
+        self._run.close()
 
 
 def track(
@@ -227,7 +132,8 @@ def track(
     end: str | Position | None = None,
     max_frames: int | None = None,
     fps: Fraction | float | None = None,
-    config: TrackerConfig | None = None,
+    tracker: TrackerConfig | None = None,
+    grabcut: GrabCutConfig | None = None,
     annotator: MaskAnnotator | None = None,
     batch: int = 1,
 ) -> Tracking:
@@ -247,6 +153,8 @@ def track(
             time (``"2.5s"``, ``2.5``) — results keep source frame numbers; boxes are
             on the first frame tracked.
         max_frames: stop after this many frames.
+        tracker, grabcut: the tracking policy's and the GrabCut backend's settings
+            (:class:`TrackerConfig`, :class:`GrabCutConfig`; None: the defaults).
 
     Raises ValueError naming a bad argument or source (before anything is tracked).
     """
@@ -257,14 +165,18 @@ def track(
     part = FrameRange.parse(start, end)
     exports = parse_exports(exports)
     segmenter, reason = load_model(model, checkpoint=checkpoint, device=device,
-                                   precision=precision)
-    options = RunOptions(
-        output=Path(output) if output is not None else Path("."), exports=exports,
+                                   precision=precision, grabcut=grabcut)
+    options = FileOptions(
+        output=None if output is None else Path(output), exports=exports,
         overwrite=overwrite, max_frames=max_frames, batch=batch, start=part.start,
         end=part.end, fps=None if fps is None else Fraction(fps),
-        annotator=annotator or MaskAnnotator(), config=config or TrackerConfig(),
+        annotator=annotator or MaskAnnotator(), tracker=tracker or TrackerConfig(),
         inputs={"api": "samvideo.track", "source": str(source),
-                "prompts": [vars(p) for p in prompts], "model": str(model)},
+                "prompts": [prompt_to_json(p) for p in prompts], "model": str(model)},
     )
-    return Tracking(source, prompts, segmenter, reason,
-                    options, None if output is None else Path(output))
+    if output is not None:
+        out = Path(output)
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise ValueError(f"output folder {str(out)!r} is not empty: pass "
+                             "overwrite=True or another folder")
+    return Tracking(Run(source, prompts, segmenter, options), reason)

@@ -16,9 +16,7 @@ import cv2
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
-from samvideo.masks import resize_mask
-
-Box = tuple[float, float, float, float]
+from samvideo.masks import Box, resize_mask
 
 
 def xyxy_to_cxcywh(box: Box) -> np.ndarray:
@@ -33,7 +31,12 @@ def cxcywh_to_xyxy(state: np.ndarray) -> Box:
 
 
 class MotionModel(Protocol):
-    """What the tracker needs from a motion model."""
+    """What the tracker needs from a motion model (:func:`make_motion_model` makes one)."""
+
+    @property
+    def box(self) -> Box:
+        """The current estimate (XYXY pixels)."""
+        ...
 
     def predict(self) -> Box:
         """Advance one frame; return the predicted box (XYXY pixels)."""
@@ -43,10 +46,33 @@ class MotionModel(Protocol):
         """Correct the current prediction with a measured box; return the smoothed box."""
         ...
 
-    @property
-    def velocity(self) -> tuple[float, float]:
-        """Centre velocity (pixels per frame)."""
+    def reset(self, box: Box) -> None:
+        """Restart at a box the user gave (a correction): what was learned is forgotten."""
         ...
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly (:func:`motion_from_state_dict`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class KalmanConfig:
+    """The noise model of :class:`KalmanBoxFilter`, as fractions of the box's size (so a
+    small far object and a large near one are smoothed alike)."""
+
+    measurement_std: float = 0.05  # box noise: SAM boxes jitter by a few percent a frame
+    velocity_std: float = 0.02  # process noise on velocities, per frame: real objects
+    # accelerate, but not every jitter is an acceleration
+    size_velocity_damping: float = 0.8  # size changes decay: objects rarely grow or
+    # shrink for long, and an undamped size velocity explodes while coasting
+
+    def __post_init__(self) -> None:
+        for name in ("measurement_std", "velocity_std"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be positive")
+        if not 0.0 <= self.size_velocity_damping <= 1.0:
+            raise ValueError(f"size_velocity_damping={self.size_velocity_damping!r} must be "
+                             "within [0, 1]")
 
 
 class KalmanBoxFilter:
@@ -57,24 +83,15 @@ class KalmanBoxFilter:
     last estimated velocity while its uncertainty grows.
     """
 
-    def __init__(
-        self,
-        box: Box,
-        *,
-        measurement_std: float = 0.05,  # box noise as a fraction of its size: SAM boxes
-        # jitter by a few percent frame to frame
-        velocity_std: float = 0.02,  # process noise on velocities (fraction of size per
-        # frame): lets real objects accelerate without trusting every jitter
-        size_velocity_damping: float = 0.8,  # size changes decay: objects rarely grow
-        # or shrink for long, and an undamped size velocity explodes while coasting
-    ) -> None:
-        self.measurement_std = measurement_std
-        self.velocity_std = velocity_std
-        self.size_velocity_damping = size_velocity_damping
+    def __init__(self, box: Box, config: KalmanConfig | None = None) -> None:
+        self.config = config = config or KalmanConfig()
+        self.measurement_std = config.measurement_std
+        self.velocity_std = config.velocity_std
+        self.size_velocity_damping = config.size_velocity_damping
         kf = KalmanFilter(dim_x=8, dim_z=4)
         kf.F = np.eye(8)
         kf.F[:4, 4:] = np.eye(4)
-        kf.F[6, 6] = kf.F[7, 7] = size_velocity_damping
+        kf.F[6, 6] = kf.F[7, 7] = config.size_velocity_damping
         kf.H = np.eye(4, 8)
         z = xyxy_to_cxcywh(box)
         kf.x = np.concatenate([z, np.zeros(4)]).reshape(8, 1)
@@ -84,8 +101,6 @@ class KalmanBoxFilter:
         self._set_noise(scale)
 
     def _set_noise(self, scale: float) -> None:
-        # Noise scales with the box size, so a small far object and a large near one
-        # are smoothed alike.
         r = (self.measurement_std * scale) ** 2
         q_pos = (0.25 * self.velocity_std * scale) ** 2
         q_vel = (self.velocity_std * scale) ** 2
@@ -123,8 +138,7 @@ class KalmanBoxFilter:
 
     def reset(self, box: Box) -> None:
         """Restart at a box given by the user (a correction): velocity forgotten."""
-        self.__init__(box, measurement_std=self.measurement_std, velocity_std=self.velocity_std,
-                      size_velocity_damping=self.size_velocity_damping)
+        self.__init__(box, self.config)
 
     def state_dict(self) -> dict:
         """Everything needed to continue exactly: the filter's float64 arrays ``x`` (8, 1),
@@ -139,9 +153,9 @@ class KalmanBoxFilter:
     @classmethod
     def from_state_dict(cls, d: dict) -> KalmanBoxFilter:
         """The inverse of :meth:`state_dict`."""
-        kf = cls((0.0, 0.0, 1.0, 1.0), measurement_std=float(d["measurement_std"]),
-                 velocity_std=float(d["velocity_std"]),
-                 size_velocity_damping=float(d["size_velocity_damping"]))
+        kf = cls((0.0, 0.0, 1.0, 1.0), KalmanConfig(
+            float(d["measurement_std"]), float(d["velocity_std"]),
+            float(d["size_velocity_damping"])))
         for k, shape in (("x", (8, 1)), ("P", (8, 8)), ("F", (8, 8)), ("H", (4, 8)),
                          ("Q", (8, 8)), ("R", (4, 4))):
             value = np.array(d[k], dtype=np.float64)
@@ -178,16 +192,16 @@ class StaticBox:
         return cls(tuple(d["box"]))
 
 
-def make_motion_model(kind: str, box: Box) -> KalmanBoxFilter | StaticBox:
-    """Motion model factory: ``"kalman"`` (default) or ``"none"``."""
+def make_motion_model(kind: str, box: Box, kalman: KalmanConfig | None = None) -> MotionModel:
+    """Motion model factory: ``"kalman"`` (default, with ``kalman``'s noise) or ``"none"``."""
     if kind == "kalman":
-        return KalmanBoxFilter(box)
+        return KalmanBoxFilter(box, kalman)
     if kind == "none":
         return StaticBox(box)
     raise ValueError(f"unknown motion model {kind!r}: choose 'kalman' or 'none'")
 
 
-def motion_from_state_dict(d: dict) -> KalmanBoxFilter | StaticBox:
+def motion_from_state_dict(d: dict) -> MotionModel:
     """Rebuild a motion model from its ``state_dict()``."""
     kind = d.get("kind")
     if kind == "kalman":
@@ -198,6 +212,48 @@ def motion_from_state_dict(d: dict) -> KalmanBoxFilter | StaticBox:
 
 
 # -- optical flow -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """How :func:`flow_warp` computes the optical flow that moves the previous mask."""
+
+    margin: float = 1.0  # flow runs on the mask's box grown by this fraction of its size
+    # on each side: room for the motion plus context for the flow
+    max_side: int = 320  # the crop is downscaled to this longest side: flow errors add up
+    # frame after frame (the mask follows the flow), so fewer pixels cost accuracy
+    min_texture: float = 2.0  # below this standard deviation of the crop's luma (grey
+    # levels) the flow is meaningless (zero on a flat image)
+
+    def __post_init__(self) -> None:
+        if not self.margin >= 0 or self.max_side < _DIS_MIN_SIDE or not self.min_texture >= 0:
+            raise ValueError(f"margin={self.margin!r}, max_side={self.max_side!r}, "
+                             f"min_texture={self.min_texture!r}: need margin >= 0, max_side "
+                             f">= {_DIS_MIN_SIDE}, min_texture >= 0")
+
+
+@dataclass(frozen=True)
+class StillConfig:
+    """When prior pixels count as background the mask took along
+    (:meth:`FlowWarp.still_part`): they move with the background while the object moves."""
+
+    below: float = 0.5  # frame pixels: a pixel whose flow is this close to the
+    # background's moves with it (DIS is accurate to a fraction of a pixel on texture)
+    min_motion: float = 2.0  # frame pixels: ...but only while a quarter of the mask moves
+    # at least this much against the background (an object that stands still moves
+    # with the background all over, and none of it is stuck)
+    max_fraction: float = 0.5  # ...and at most this fraction of the mask is still: the
+    # still part must be the lesser one
+    min_piece: float = 0.05  # still pieces smaller than this fraction of the mask are
+    # kept: a walker's planted foot moves with the ground for a few frames
+
+    def __post_init__(self) -> None:
+        for name in ("below", "min_motion"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be at least 0")
+        for name in ("max_fraction", "min_piece"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be within [0, 1]")
 
 
 @dataclass
@@ -228,29 +284,8 @@ class FlowWarp:
         dx, dy = -np.median(self.back[sub], axis=0) / self.scale
         return float(dx), float(dy)
 
-    def still_part(
-        self,
-        prev_mask: np.ndarray,
-        *,
-        below: float = 0.5,  # frame pixels: a pixel whose flow is this close to the
-        # background's moves with it. DIS is accurate to a fraction of a pixel on
-        # texture. DAVIS J&F: 0.4 0.597 (one clip lost: soccerball 0.52 -> 0.06), 0.5
-        # 0.616, 0.6 0.613; 0.8 takes slow parts of the object too (0.553, with
-        # min_motion 1.5)
-        min_motion: float = 2.0,  # frame pixels: ...but only while a quarter of the mask
-        # moves at least this much against the background (an object that stands still
-        # moves with the background all over, and none of it is stuck). DAVIS J&F,
-        # forward / backwards (``tools/eval_davis.py [--reverse]``), with the colour
-        # models fitted without randomness: 1.5 0.615 / 0.546, 2 0.622 / 0.550, 3 0.616
-        # / 0.540. 2 lets slow walkers have the ground between their legs cut away
-        # (rhino +0.07 / +0.12, elephant +0.03 / +0.01)
-        max_fraction: float = 0.5,  # ...and at most this fraction of the mask is still:
-        # the still part must be the lesser one (0.8: DAVIS J&F 0.609 vs 0.610)
-        min_piece: float = 0.05,  # still pieces smaller than this fraction of the mask
-        # are kept: a walker's planted foot moves with the ground for a few frames
-        # (DAVIS J&F 0.616 either way; hike 0.90 -> 0.92, lucia 0.82 -> 0.84, hockey
-        # 0.71 -> 0.67; 0.02: 0.616)
-    ) -> np.ndarray | None:
+    def still_part(self, prev_mask: np.ndarray,
+                   config: StillConfig | None = None) -> np.ndarray | None:
         """The part of the moved mask that moves with the background: (H, W) bool, or
         None when there is none to tell apart (too little background, the object not
         moving against it, or most of the mask still).
@@ -260,16 +295,9 @@ class FlowWarp:
         flow moved, and the moved mask, both grown by 4 crop pixels). A tracked object
         moves against its background; a piece of the background that the mask took
         (a wall behind the first box, a fence of the object's colour) moves with it,
-        frame after frame. Pieces under ``min_piece`` of the mask are left out.
-
-        The figures by the options are DAVIS J&F of the tracker's default use
-        (``tools/eval_davis.py``). Those of ``below``, ``max_fraction`` and ``min_piece``
-        were measured with min_motion 3, and ``below``'s and ``max_fraction``'s before
-        ``min_piece``, all while GrabCut's colour models still started from a seeded
-        random k-means whose seed alone moved the mean by up to 0.03: read differences
-        under 0.02 there as noise. ``min_motion``'s were measured on the clips forward
-        and backwards, without that randomness.
+        frame after frame. Thresholds: :class:`StillConfig`.
         """
+        config = config or StillConfig()
         x0, y0, x1, y1 = self.region
         h, w = self.back.shape[:2]
         moved = _to_crop(self.mask, self.region, (w, h))
@@ -288,16 +316,16 @@ class FlowWarp:
         here = np.stack([xs, ys], 1).astype(np.float32)
         expected = cv2.perspectiveTransform(here[:, None], homography)[:, 0]
         residual = np.linalg.norm(here + self.back[ys, xs] - expected, axis=1) / self.scale
-        if np.percentile(residual, 75) < min_motion:
+        if np.percentile(residual, 75) < config.min_motion:
             return None
-        slow = residual < below
-        if slow.sum() > max_fraction * len(slow):
+        slow = residual < config.below
+        if slow.sum() > config.max_fraction * len(slow):
             return None
         still = np.zeros((h, w), np.uint8)
         still[ys[slow], xs[slow]] = 1
         still = cv2.morphologyEx(still, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         _, labels, stats, _ = cv2.connectedComponentsWithStats(still, connectivity=8)
-        big = np.r_[False, stats[1:, cv2.CC_STAT_AREA] >= min_piece * len(slow)]
+        big = np.r_[False, stats[1:, cv2.CC_STAT_AREA] >= config.min_piece * len(slow)]
         out = np.zeros(self.mask.shape, bool)
         out[y0:y1, x0:x1] = resize_mask(big[labels], (x1 - x0, y1 - y0))
         return out
@@ -320,27 +348,16 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def flow_warp(
-    prev_gray: np.ndarray,
-    gray: np.ndarray,
-    mask: np.ndarray,
-    *,
-    margin: float = 1.0,  # flow is computed on the mask's box grown by this fraction of
-    # its size on each side: room for the motion plus context for the flow (DAVIS J&F
-    # 0.536 at 0.5, 0.542 at 1.0)
-    max_side: int = 320,  # the crop is downscaled to this longest side. Flow errors
-    # add up frame after frame (the mask follows the flow): DAVIS J&F 0.524 at 160 px,
-    # 0.536 at 320 px, for ~2 ms more per frame
-    min_texture: float = 2.0,  # flow needs texture: below this standard deviation of
-    # the crop's luma (grey levels) the flow is meaningless (zero on a flat image)
-) -> FlowWarp | None:
+def flow_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
+              config: FlowConfig | None = None) -> FlowWarp | None:
     """Move a (H, W) bool ``mask`` of ``prev_gray`` onto ``gray`` (both (H, W) uint8) with
-    DIS optical flow computed on a downscaled crop around the mask.
+    DIS optical flow computed on a downscaled crop around the mask (:class:`FlowConfig`).
 
     Returns None for an empty mask or a crop without texture. Backward flow (current →
     previous) is used, so every pixel of the result samples the previous mask once: no
     holes, no double cover.
     """
+    config = config or FlowConfig()
     if prev_gray.shape != gray.shape or mask.shape != gray.shape:
         raise ValueError(f"flow_warp: shapes differ: {prev_gray.shape}, {gray.shape}, "
                          f"{mask.shape}")
@@ -350,20 +367,20 @@ def flow_warp(
     xs = np.flatnonzero(mask.any(axis=0))
     h, w = gray.shape
     bw, bh = xs[-1] + 1 - xs[0], ys[-1] + 1 - ys[0]
-    pad_x, pad_y = int(margin * bw) + 4, int(margin * bh) + 4
+    pad_x, pad_y = int(config.margin * bw) + 4, int(config.margin * bh) + 4
     x0, x1 = max(xs[0] - pad_x, 0), min(xs[-1] + 1 + pad_x, w)
     y0, y1 = max(ys[0] - pad_y, 0), min(ys[-1] + 1 + pad_y, h)
     if min(w, h) < _DIS_MIN_SIDE:
         return None
     x0, x1 = _at_least(x0, x1, _DIS_MIN_SIDE, w)
     y0, y1 = _at_least(y0, y1, _DIS_MIN_SIDE, h)
-    scale = min(1.0, max_side / max(x1 - x0, y1 - y0))
+    scale = min(1.0, config.max_side / max(x1 - x0, y1 - y0))
     scale = max(scale, _DIS_MIN_SIDE / min(x1 - x0, y1 - y0))  # a thin crop is upsampled
     size = (max(int(round((x1 - x0) * scale)), _DIS_MIN_SIDE),
             max(int(round((y1 - y0) * scale)), _DIS_MIN_SIDE))
     a = cv2.resize(prev_gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
     b = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    if float(b.std()) < min_texture or float(a.std()) < min_texture:
+    if float(b.std()) < config.min_texture or float(a.std()) < config.min_texture:
         return None
     m = cv2.resize(mask[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_AREA)
     back = _dis().calc(b, a, None)  # for each pixel of b, where it was in a

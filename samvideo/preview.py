@@ -1,12 +1,13 @@
 """Watching a run as it goes: an MJPEG stream over HTTP and an OpenCV window.
 
-* :class:`MjpegServer` (``--preview HOST:PORT``): the standard library's
-  ``http.server`` in a background thread. ``GET /`` is a small page, ``GET
-  /stream.mjpg`` the live overlay as ``multipart/x-mixed-replace`` JPEG parts (what a
-  browser's ``<img>`` plays), ``GET /frame.jpg`` the newest frame alone.
-  :meth:`MjpegServer.publish` never blocks: it keeps the newest frame, and one encoder
-  thread draws and JPEG-encodes it only while someone watches, at most ``max_fps``
-  times a second, so a preview never slows tracking down.
+* :class:`MjpegServer` (``--preview HOST:PORT``): a small Starlette app served by
+  uvicorn in a background thread (:class:`samvideo.ui.server.ServerThread`, the UI's
+  HTTP stack). ``GET /`` is a small page, ``GET /stream.mjpg`` the live overlay as
+  ``multipart/x-mixed-replace`` JPEG parts (what a browser's ``<img>`` plays), ``GET
+  /frame.jpg`` the newest frame alone. :meth:`MjpegServer.publish` never blocks: it
+  keeps the newest frame, and one encoder thread draws and JPEG-encodes it only while
+  someone watches, at most ``max_fps`` times a second, so a preview never slows
+  tracking down.
 * :class:`WindowPreview` (``--show``): ``cv2.imshow`` from the caller's thread, where
   a display exists; :func:`check_display` says clearly when none does.
 
@@ -16,23 +17,34 @@ Frames are (H, W, 3) uint8 RGB (BGR only at the OpenCV edge).
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
+import html
+import socket
 import threading
 import time
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import anyio
 import cv2
 import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
+from samvideo import select
 from samvideo.annotate import MaskAnnotator
 from samvideo.results import FrameResult
+from samvideo.ui.render import jpeg
+from samvideo.ui.server import ServerThread, listen_on
 
 DEFAULT_HOST = "127.0.0.1"  # only this machine can watch unless asked otherwise
 BOUNDARY = "samvideoframe"
+NO_STORE = {"Cache-Control": "no-store"}  # every answer is the newest frame: never cache one
+STALL_S = 10.0  # a watcher that stops reading is dropped after this many seconds
+SHOW_INSTEAD = "use --preview HOST:PORT and watch it in a browser"  # --show's way out
 
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>samvideo live</title>
@@ -74,15 +86,6 @@ def render_result(item: Any, annotator: MaskAnnotator | None = None) -> np.ndarr
     return rgb
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int = 80) -> bytes:
-    """JPEG bytes of an (H, W, 3) uint8 RGB image."""
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:  # pragma: no cover - OpenCV always encodes a valid uint8 image
-        raise RuntimeError(f"JPEG encoding of a {rgb.shape} frame failed")
-    return buf.tobytes()
-
-
 class MjpegServer:
     """Serve the newest published frame as an MJPEG stream over HTTP.
 
@@ -120,25 +123,21 @@ class MjpegServer:
         self._closed = False
         #: the last error of the encoder thread (a frame that could not be drawn)
         self.error: BaseException | None = None
-        try:
-            self._httpd = _Server((host, port), _handler_for(self))
-        except OSError as exc:
-            raise ValueError(f"preview address {host}:{port} cannot be served: "
-                             f"{exc.strerror or exc}") from None
-        self.host, self.port = host, self._httpd.server_address[1]
-        self._threads = [
-            threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                             name="samvideo-preview-http", daemon=True),
-            threading.Thread(target=self._encode_loop, name="samvideo-preview-jpeg",
-                             daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
+        sock = _listen(host, port)
+        self.host, self.port = host, sock.getsockname()[1]
+        self._encoder = threading.Thread(target=self._encode_loop, name="samvideo-preview-jpeg",
+                                         daemon=True)
+        self._encoder.start()
+        self._http = ServerThread(self._app(), sock, name="samvideo-preview-http")
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __enter__(self) -> MjpegServer:
         return self
@@ -160,10 +159,8 @@ class MjpegServer:
                 return
             self._closed = True
             self._cond.notify_all()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        for t in self._threads:
-            t.join(timeout=2.0)
+        self._http.stop()
+        self._encoder.join(timeout=2.0)
 
     # -- encoder thread ----------------------------------------------------------------
 
@@ -181,20 +178,20 @@ class MjpegServer:
                 time.sleep(wait)
             last = time.monotonic()
             try:
-                jpeg = encode_jpeg(self.render(item), self.quality)
+                data = jpeg(self.render(item), quality=self.quality)
             except Exception as exc:  # a preview must never end the run
                 self.error = exc
-                jpeg = None
+                data = None
             with self._cond:
-                if jpeg is not None:
-                    self._jpeg = jpeg
+                if data is not None:
+                    self._jpeg = data
                 self._jpeg_seq = seq
                 self._cond.notify_all()
 
-    # -- what the handlers use ---------------------------------------------------------
+    # -- what the HTTP side waits on (in the thread pool) ------------------------------
 
     @contextlib.contextmanager
-    def _watching(self):
+    def _watching(self) -> Iterator[None]:
         with self._cond:
             self._watchers += 1
             self._cond.notify_all()
@@ -222,88 +219,82 @@ class MjpegServer:
                 self._jpeg is not None and self._jpeg_seq == self._item_seq), timeout)
             return None if self._closed else self._jpeg
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
+    # -- the HTTP app ------------------------------------------------------------------
+
+    def _app(self) -> Starlette:
+        """``GET /`` (or ``/index.html``), ``/stream.mjpg`` and ``/frame.jpg``; 404
+        otherwise."""
+        routes = [Route("/", self._page), Route("/index.html", self._page),
+                  Route("/stream.mjpg", self._stream), Route("/frame.jpg", self._frame)]
+        return Starlette(routes=routes, exception_handlers={404: _not_found})
+
+    async def _page(self, request: Request) -> Response:
+        return HTMLResponse(_PAGE.format(title=html.escape(self.title)), headers=NO_STORE)
+
+    async def _frame(self, request: Request) -> Response:
+        with self._watching():
+            data = await run_in_threadpool(self._latest_jpeg, 5.0)
+        if data is None:
+            return PlainTextResponse("no frame yet\n", status_code=503, headers=NO_STORE)
+        return Response(data, media_type="image/jpeg", headers=NO_STORE)
+
+    async def _stream(self, request: Request) -> Response:
+        return _WatchedStream(self._parts(), headers=NO_STORE,
+                              media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+
+    async def _parts(self) -> AsyncIterator[bytes]:
+        """Each newer JPEG as one multipart part, counted as a watcher, until close."""
+        seq = -1
+        with self._watching():
+            while not self._closed:
+                data, seq = await run_in_threadpool(self._next_jpeg, seq, 1.0)
+                if data is not None:
+                    yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                           f"Content-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a watcher left open never keeps the process alive
-    allow_reuse_address = True
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; ValueError naming the address when it cannot
+    be had."""
+    if not 0 <= port <= 65535:
+        raise ValueError(f"preview port {port!r} is not within 0..65535")
+    try:
+        return listen_on(host, port)
+    except OSError as exc:
+        raise ValueError(f"preview address {host}:{port} cannot be served: "
+                         f"{exc.strerror or exc}") from None
 
 
-def _handler_for(preview: MjpegServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = 10  # a watcher that stops reading is dropped after this many seconds
-        server_version = "samvideo-preview"
+class _WatchedStream(StreamingResponse):
+    """A StreamingResponse over an async generator that drops a watcher who stops
+    reading for :data:`STALL_S` and closes the generator however the response ends
+    (Starlette leaves a cancelled one to the garbage collector), so the watcher count
+    falls at once."""
 
-        def log_message(self, format: str, *args: Any) -> None:  # the library never prints
-            pass
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_or_drop(message: Message) -> None:
+            with anyio.fail_after(STALL_S):
+                await send(message)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            path = self.path.split("?", 1)[0]
-            if path in ("/", "/index.html"):
-                self._send(HTTPStatus.OK, "text/html; charset=utf-8",
-                           _PAGE.format(title=preview.title).encode())
-            elif path == "/frame.jpg":
-                self._frame()
-            elif path == "/stream.mjpg":
-                self._stream()
-            else:
-                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+        try:
+            await super().__call__(scope, receive, send_or_drop)
+        except TimeoutError:
+            pass  # a stalled watcher: uvicorn closes the connection
+        finally:
+            await self.body_iterator.aclose()
 
-        def _send(self, status: HTTPStatus, ctype: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
 
-        def _frame(self) -> None:
-            with preview._watching():
-                jpeg = preview._latest_jpeg(timeout=5.0)
-            if jpeg is None:
-                self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"no frame yet\n")
-            else:
-                self._send(HTTPStatus.OK, "image/jpeg", jpeg)
-
-        def _stream(self) -> None:
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            seq = -1
-            with preview._watching(), contextlib.suppress(OSError):
-                while not preview.closed:
-                    jpeg, seq = preview._next_jpeg(seq, timeout=1.0)
-                    if jpeg is None:
-                        continue
-                    self.wfile.write(
-                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                        f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-                    self.wfile.flush()
-            self.close_connection = True
-
-    return Handler
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("not found\n", status_code=404, headers=NO_STORE)
 
 
 # --------------------------------------------------------------------------- window
 
 
 def check_display() -> None:
-    """Raise ValueError with a clear message when no window can be opened here."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        raise ValueError("--show needs a display, and none is set here (no $DISPLAY or "
-                         "$WAYLAND_DISPLAY): use --preview HOST:PORT and watch it in a browser")
-    info = cv2.getBuildInformation()
-    gui = next((line for line in info.splitlines() if line.strip().startswith("GUI:")), "")
-    if "NONE" in gui.upper():
-        raise ValueError("--show needs OpenCV with a GUI backend; this OpenCV has none "
-                         "(opencv-python-headless?): use --preview HOST:PORT instead")
+    """Raise ValueError naming --preview when --show cannot open a window here
+    (:func:`samvideo.select.check_display` for --show)."""
+    select.check_display("--show", SHOW_INSTEAD)
 
 
 class WindowPreview:

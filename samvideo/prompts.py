@@ -20,6 +20,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the video types only annotate: prompts stay importable without PyAV
+    from samvideo.video import Frame, FrameRange, VideoInfo
 
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
@@ -130,10 +134,12 @@ def load_prompts_file(path: str | Path) -> list[ObjectPrompt]:
     objects = data.get("objects") if isinstance(data, dict) else None
     if not isinstance(objects, list) or not objects:
         raise ValueError(f"prompts file {str(path)!r}: 'objects' must be a non-empty list")
-    return [_object_from_json(obj, f"{path.name}: objects[{i}]") for i, obj in enumerate(objects)]
+    return [prompt_from_json(obj, f"{path.name}: objects[{i}]") for i, obj in enumerate(objects)]
 
 
-def _object_from_json(obj: object, where: str) -> ObjectPrompt:
+def prompt_from_json(obj: object, where: str = "prompt") -> ObjectPrompt:
+    """One object of a prompts file (``{"id", "frame", "box", "points", "neg_points"}``);
+    ValueError names ``where`` and the bad field."""
     if not isinstance(obj, dict):
         raise ValueError(f"{where} must be an object, got {obj!r}")
     unknown = set(obj) - {"id", "frame", "box", "points", "neg_points"}
@@ -208,6 +214,68 @@ def fit_to_frame(prompt: ObjectPrompt, width: int, height: int) -> tuple[ObjectP
                     f"{width}x{height} frame"
                 )
     return replace(prompt, box=box), note
+
+
+def prompt_to_json(prompt: ObjectPrompt) -> dict:
+    """One object of a prompts file: what :func:`prompt_from_json` reads back."""
+    obj: dict = {"id": prompt.object_id, "frame": prompt.frame_index}
+    if prompt.box is not None:
+        obj["box"] = [_num(v) for v in prompt.box]
+    obj["points"] = [[_num(x), _num(y)] for x, y in prompt.points]
+    obj["neg_points"] = [[_num(x), _num(y)] for x, y in prompt.neg_points]
+    return obj
+
+
+def prompts_to_json(prompts: Sequence[ObjectPrompt]) -> dict:
+    """The content of a ``--prompts`` file holding ``prompts``."""
+    return {"objects": [prompt_to_json(p) for p in prompts]}
+
+
+def check_prompts(prompts: Sequence[ObjectPrompt], info: VideoInfo
+                  ) -> tuple[list[ObjectPrompt], list[str]]:
+    """Fit prompts to the source: boxes partly outside the frame are clipped, what lies
+    outside (or on a frame past the end) is refused with a ValueError naming it.
+
+    Returns the fitted prompts and notes for the user (e.g. a clipped box).
+    """
+    if not prompts:
+        raise ValueError("no object to track: give --box X1,Y1,X2,Y2 (or --point X,Y, "
+                         "or --prompts FILE.json)")
+    fitted, notes = [], []
+    for p in prompts:
+        q, note = fit_to_frame(p, info.width, info.height)
+        if info.frame_count is not None and p.frame_index >= info.frame_count:
+            raise ValueError(f"prompt for object {p.object_id} is on frame {p.frame_index}, "
+                             f"but the source has {info.frame_count} frames")
+        fitted.append(q)
+        if note:
+            notes.append(note)
+    return fitted, notes
+
+
+def prompts_at_start(prompts: Sequence[ObjectPrompt], first: Frame | None,
+                     frames: FrameRange) -> list[ObjectPrompt]:
+    """With ``--start``: prompts on frame 0 (``--box``, ``--point``: "the first frame")
+    move to the first frame tracked, ``first``; prompts of a prompts file on later frames
+    keep their source frame numbers. ValueError for a start past the end, or a prompt on
+    a frame before the start."""
+    if first is None:
+        raise ValueError(f"--start {frames.start!r} is at or past the end of the source "
+                         "(or of --end): no frame to track")
+    moved = []
+    for p in prompts:
+        if p.frame_index == 0:
+            p = replace(p, frame_index=first.index)
+        elif p.frame_index < first.index:
+            raise ValueError(f"prompt for object {p.object_id} is on frame {p.frame_index}, "
+                             f"before --start (frame {first.index}); prompt files use source "
+                             "frame numbers")
+        moved.append(p)
+    return moved
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else float(v)
 
 
 def _fmt(values: Iterable[float]) -> str:

@@ -76,10 +76,11 @@ class FrameResult:
         """(H, W) uint8 label map: 0 = background, else the object id (masks are disjoint)."""
         from samvideo.masks import label_map
 
-        h, w = self._size()
+        h, w = self.size()
         return label_map([(o.object_id, o.mask) for o in self.objects], (h, w))
 
-    def _size(self) -> tuple[int, int]:
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the frame: of its image, else of its objects' masks."""
         if self.image is not None:
             return self.image.shape[:2]
         if self.objects:
@@ -95,7 +96,7 @@ class FrameResult:
     def to_numpy(self) -> dict[str, np.ndarray]:
         """Arrays for this frame: ``object_ids`` (N,), ``masks`` (N, H, W) bool,
         ``boxes_xyxy`` (N, 4) float32 (NaN when unknown), ``scores`` (N,) float32."""
-        h, w = self._size()
+        h, w = self.size()
         boxes = [o.box_xyxy if o.box_xyxy is not None else (np.nan,) * 4 for o in self.objects]
         return {
             "object_ids": np.array([o.object_id for o in self.objects], dtype=np.int32),
@@ -119,7 +120,7 @@ class FrameResult:
                 "to_supervision() needs the 'supervision' package: pip install supervision"
             ) from exc
         keep = [o for o in self.objects if o.mask.any() and o.box_xyxy is not None]
-        h, w = self._size()
+        h, w = self.size()
         return sv.Detections(
             xyxy=np.array([o.box_xyxy for o in keep], dtype=np.float32).reshape(-1, 4),
             mask=np.stack([o.mask for o in keep]) if keep else np.zeros((0, h, w), bool),

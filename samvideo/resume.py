@@ -1,4 +1,5 @@
-"""Saving and loading a run's state for ``--resume``, as JSON plus NPZ (never pickle).
+"""``--resume``: saving and loading a run's state as JSON plus NPZ (never pickle), and
+checking that an interrupted run is the same job as the one that continues it.
 
 A state is a nest of dicts, lists, tuples, strings, numbers, booleans, None and numpy
 arrays (what ``Tracker.state_dict()`` returns). The structure goes to ``state.json``;
@@ -11,10 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from samvideo.record import short_json
 
 #: the hidden folder of an output folder that holds an interrupted run's state
 STATE_DIR = ".resume"
@@ -98,3 +102,40 @@ def load_state(folder: str | Path) -> dict:
                          ) from None
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise ValueError(f"saved state {str(folder)!r} is damaged: {exc}") from None
+
+
+@dataclass
+class Previous:
+    """What an interrupted run left for ``--resume``."""
+
+    last_frame: int  # source index of the last frame done
+    frames: int  # frames done
+    tracker_state: dict  # ``Tracker.state_dict()`` after that frame
+    skipped: list[dict]  # the source frames it could not decode (``Skipped`` as dicts)
+
+
+def load_previous(out: Path, key: dict) -> Previous:
+    """Check that ``out`` holds an interrupted run with the same ``key`` (what must not
+    change between a run and its ``--resume``); ValueError names what differs."""
+    out = Path(out)
+    run_json = out / "run.json"
+    if not run_json.is_file():
+        raise ValueError(f"--resume: {str(out)!r} holds no run.json: nothing to resume")
+    try:
+        data = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--resume: {str(run_json)!r} is not readable JSON: {exc}") from None
+    status = data.get("status")
+    if status == "complete":
+        raise ValueError(f"--resume: the run in {str(out)!r} is complete: nothing to resume")
+    if not data.get("resumable") or data.get("last_frame") is None:
+        raise ValueError(f"--resume: the run in {str(out)!r} ({status}) cannot be resumed "
+                         "(no saved state): start again with --overwrite")
+    old = data.get("resume_key") or {}
+    for name, value in key.items():
+        if old.get(name) != value:
+            raise ValueError(f"--resume: {name} differs from the interrupted run's "
+                             f"({short_json(old.get(name))} there, {short_json(value)} now)")
+    state = load_state(out / STATE_DIR)
+    return Previous(int(data["last_frame"]), int(data.get("frames_done") or 0),
+                    state.get("tracker", {}), list(data.get("skipped") or []))

@@ -23,22 +23,25 @@ from samvideo.prompts import ObjectPrompt
 #: a drag shorter than this (pixels, either side) is a click
 CLICK_PX = 4
 _ENTER, _SPACE, _ESC, _BACKSPACE = (10, 13), 32, 27, (8, 127)
+#: the way out :func:`check_display` names for --select
+BOX_INSTEAD = "give --box X1,Y1,X2,Y2 [--point X,Y] instead"
 
 
-def check_display() -> None:
-    """Raise ValueError (one line, naming the way out) when no window can be opened."""
+def check_display(flag: str = "--select", instead: str = BOX_INSTEAD) -> None:
+    """Raise ValueError (one line: what ``flag`` needs, then ``instead``, the way out)
+    when no OpenCV window can be opened here."""
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
-        raise ValueError("--select needs a display, and none is set here (no $DISPLAY or "
-                         "$WAYLAND_DISPLAY): give --box X1,Y1,X2,Y2 [--point X,Y] instead")
+        raise ValueError(f"{flag} needs a display, and none is set here (no $DISPLAY or "
+                         f"$WAYLAND_DISPLAY): {instead}")
     import cv2
 
     gui = next((line for line in cv2.getBuildInformation().splitlines()
                 if line.strip().startswith("GUI:")), "")
     if "NONE" in gui.upper():
-        raise ValueError("--select needs OpenCV with a GUI backend; this OpenCV has none "
-                         "(opencv-python-headless?): give --box X1,Y1,X2,Y2 instead")
+        raise ValueError(f"{flag} needs OpenCV with a GUI backend; this OpenCV has none "
+                         f"(opencv-python-headless?): {instead}")
 
 
 @dataclass

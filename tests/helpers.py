@@ -105,3 +105,21 @@ class FakeSegmenter:
         if box_iou(best, prompt) == 0:
             return mask
         return box_to_mask(best, self.shape) & box_to_mask(expand_box(prompt, 0.25), self.shape)
+
+
+class SlowSegmenter:
+    """A segmenter made ``seconds`` slower per encoded frame (a slow model on a live
+    stream, without one)."""
+
+    def __init__(self, segmenter, seconds: float) -> None:
+        self.segmenter, self.seconds = segmenter, seconds
+        self.name = segmenter.name
+
+    def encode(self, frames):
+        import time
+
+        time.sleep(self.seconds * len(frames))
+        return self.segmenter.encode(frames)
+
+    def predict(self, embedding, requests):
+        return self.segmenter.predict(embedding, requests)

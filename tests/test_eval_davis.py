@@ -106,3 +106,20 @@ def test_the_sample_clip_is_tracked_backwards_through_the_command_line(eval_davi
     assert score["frames"] == len(list_mask_files(SAMPLES / "moving" / "masks"))
     assert score["j"] > 0.9 and score["j_first"] > 0.9
     assert not (tmp_path / "reversed").exists()  # the reversed copy is never kept
+
+
+def test_the_report_holds_every_variant_and_direction(eval_davis, tmp_path, capsys):
+    """``--report`` writes the ablation report that docs/tracking.md is: the mean of
+    every variant in every direction and the per-clip table, with the command."""
+    report = tmp_path / "tracking.md"
+    assert eval_davis.main(["--davis", str(SAMPLES), "--clips", "moving", "--variants",
+                            "full,no-still", "--directions", "forward,reverse", "--out",
+                            str(tmp_path / "out"), "--report", str(report)]) == 0
+    text = report.read_text()
+    assert "--variants full,no-still" in text and "do not edit by hand" in text
+    for heading in ("## Forward", "## Reverse", "## Per clip, full, forward",
+                    "## Per clip, full, reverse"):
+        assert heading in text
+    rows = [line for line in text.splitlines() if line.startswith(("| full", "| no-still"))]
+    assert len(rows) == 4 and all(float(r.split("|")[4].strip(" *")) > 0.5 for r in rows)
+    assert (tmp_path / "out" / "reverse" / "no-still" / "moving" / "masks").is_dir()

@@ -20,9 +20,10 @@ import pytest
 from PIL import Image
 
 from samvideo.cli import main
-from samvideo.pipeline import RunOptions, run
 from samvideo.prompts import ObjectPrompt
+from samvideo.run import FileOptions, run
 from samvideo.segmenters import GrabCutSegmenter
+from samvideo.stop import Stop
 from tests.damaged import FIRST_BOX, StalledPipe, encode_h264, gradient_frames
 from tests.helpers import make_frames, write_clip
 
@@ -182,33 +183,35 @@ def test_crash_mid_run_says_failed(tmp_path, monkeypatch, capsys):
 
 
 def test_stop_from_another_thread_then_resume(tmp_path):
-    """The Python API: a KeyboardInterrupt raised by on_frame in a worker thread (how the
-    browser UI stops a job) or a stop event end the run cleanly and resumably."""
+    """The Python API: a stop set during a run in a worker thread (how the browser UI
+    stops a job), or set before it starts, ends the run cleanly and resumably."""
     clip = write_clip(tmp_path / "c.mp4", make_frames(30))
     prompts = [ObjectPrompt(1, (20.0, 30.0, 60.0, 70.0))]
-    options = RunOptions(tmp_path / "o", exports=("jsonl", "davis"))
+    options = FileOptions(tmp_path / "o", exports=("jsonl", "davis"))
     result: dict = {}
+    first_stop = Stop()
 
-    def on_frame(res, info):
+    def on_frame(res, run):
         if res.frame_index == 9:
-            raise KeyboardInterrupt
+            first_stop.set()
 
     def job():
-        result["first"] = run(clip, prompts, GrabCutSegmenter(), options, on_frame=on_frame)
+        result["first"] = run(clip, prompts, GrabCutSegmenter(), options, on_frame=on_frame,
+                              stop=first_stop)
 
     worker = threading.Thread(target=job)
     worker.start()
     worker.join(60)
     assert result["first"].status == "interrupted" and result["first"].last_frame == 9
-    stop = threading.Event()
+    stop = Stop()
     stop.set()  # stops before any new frame: still a valid, resumable run
     again = run(clip, prompts, GrabCutSegmenter(),
-                RunOptions(tmp_path / "o", exports=("jsonl", "davis"), resume=True), stop=stop)
+                FileOptions(tmp_path / "o", exports=("jsonl", "davis"), resume=True), stop=stop)
     assert again.status == "interrupted" and again.last_frame == 9 and again.resumable
     final = run(clip, prompts, GrabCutSegmenter(),
-                RunOptions(tmp_path / "o", exports=("jsonl", "davis"), resume=True))
+                FileOptions(tmp_path / "o", exports=("jsonl", "davis"), resume=True))
     assert final.status == "complete" and final.frames == 30
-    ref = run(clip, prompts, GrabCutSegmenter(), RunOptions(tmp_path / "r", exports=("jsonl",)))
+    ref = run(clip, prompts, GrabCutSegmenter(), FileOptions(tmp_path / "r", exports=("jsonl",)))
     assert ref.status == "complete"
     assert (tmp_path / "r" / "tracks.jsonl").read_text() == \
         (tmp_path / "o" / "tracks.jsonl").read_text()
@@ -226,14 +229,15 @@ def test_resume_refuses_another_job(tmp_path, capsys, change, message):
     clip = write_clip(tmp_path / "c.mp4", make_frames(12))
     stop_after = {"n": 0}
     out = tmp_path / "o"
+    stop = Stop()
 
-    def on_frame(res, info):
+    def on_frame(res, run):
         stop_after["n"] += 1
         if stop_after["n"] == 4:
-            raise KeyboardInterrupt
+            stop.set()
 
     run(clip, [ObjectPrompt(1, (20.0, 30.0, 60.0, 70.0))], GrabCutSegmenter(),
-        RunOptions(out, exports=("video", "davis", "jsonl")), on_frame=on_frame)
+        FileOptions(out, exports=("video", "davis", "jsonl")), on_frame=on_frame, stop=stop)
     args = track_cmd(clip, out, "--resume")[3:]
     args[args.index("--export") + 1] = "video,davis,jsonl"
     if change[0] in args and change[0] != "--no-motion":

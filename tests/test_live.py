@@ -1,5 +1,5 @@
 """Live mode end to end: a generated clip served as a real live MPEG-TS stream over TCP
-on loopback (:class:`samvideo.live.StreamServer`, paced by the wall clock), tracked by
+on loopback (``tools/stream_server.py``, paced by the wall clock), tracked by
 ``samvideo track tcp://...`` with GrabCut and with a tiny random SAM.
 
 Figures measured on the 2-core build machine, busy with other test runs, for the
@@ -40,25 +40,23 @@ import numpy as np
 import pytest
 
 from samvideo.cli import main
-from samvideo.live import (
-    LiveOptions,
-    LiveReader,
-    LiveStats,
-    PromptInbox,
-    PromptWatcher,
-    StreamServer,
-    _Reservoir,
-    camera_input,
-    check_source,
-    is_live_source,
-    run_live,
-    source_kind,
-)
+from samvideo.live import LiveStats, PromptInbox, PromptWatcher, _Reservoir
 from samvideo.masks import mask_to_box
 from samvideo.metrics import evaluate_sequence, jaccard, read_mask
 from samvideo.prompts import ObjectPrompt, load_prompts_file
+from samvideo.run import LiveOptions, run
 from samvideo.segmenters import GrabCutSegmenter
-from tests.helpers import SAMPLES, make_frames, write_clip
+from samvideo.video.live import (
+    LiveReader,
+    camera_input,
+    check_source,
+    is_live_source,
+    source_kind,
+)
+from tests.conftest import load_tool
+from tests.helpers import SAMPLES, SlowSegmenter, make_frames, write_clip
+
+StreamServer = load_tool("stream_server").StreamServer
 
 CLIP = SAMPLES / "moving"
 RATE = Fraction(24)
@@ -132,10 +130,10 @@ def test_slow_processing_predicts_the_frames_it_has_no_time_for(tmp_path):
     out = tmp_path / "out"
     stats_seen: list[LiveStats] = []
     with StreamServer(CLIP / "video.mp4") as server:
-        options = LiveOptions(output=out, slowdown_s=SLOWDOWN_S)
-        summary = run_live(server.url, load_prompts_file(CLIP / "prompts.json"),
-                           GrabCutSegmenter(), options,
-                           on_frame=lambda r, s: stats_seen.append(s))
+        options = LiveOptions(output=out)
+        summary = run(server.url, load_prompts_file(CLIP / "prompts.json"),
+                      SlowSegmenter(GrabCutSegmenter(), SLOWDOWN_S), options,
+                      on_frame=lambda r, s: stats_seen.append(s.live))
     stats = summary.live
     assert summary.status == "complete" and summary.frames == stats.received == 48
     assert stats.predicted >= 0.4 * 48 and stats.processed >= 5, stats.line()
@@ -160,17 +158,6 @@ def test_slow_processing_predicts_the_frames_it_has_no_time_for(tmp_path):
     assert run_json(out)["live"]["frames_predicted_only"] == stats.predicted
 
 
-@pytest.mark.parametrize(("value", "seconds"), [("", 0.0), ("150", 0.15), ("2.5", 0.0025)])
-def test_slowdown_hook_of_the_command(monkeypatch, value, seconds):
-    from samvideo.cli import _slowdown_s
-
-    monkeypatch.setenv("SAMVIDEO_LIVE_SLOWDOWN_MS", value)
-    assert _slowdown_s() == pytest.approx(seconds)
-    monkeypatch.setenv("SAMVIDEO_LIVE_SLOWDOWN_MS", "-1")
-    with pytest.raises(ValueError, match="SAMVIDEO_LIVE_SLOWDOWN_MS='-1'"):
-        _slowdown_s()
-
-
 def test_tiny_sam_on_a_live_stream(tmp_path, tiny_sam_checkpoint):
     out = tmp_path / "out"
     with StreamServer(CLIP / "video.mp4") as server:
@@ -191,9 +178,9 @@ def test_tiny_sam_on_a_live_stream(tmp_path, tiny_sam_checkpoint):
 def test_a_stalled_stream_ends_the_run_with_its_frames(tmp_path):
     out = tmp_path / "out"
     with StreamServer(CLIP / "video.mp4", linger_s=30) as server:
-        options = LiveOptions(output=out, read_timeout_s=1.0, exports=("video", "jsonl"))
+        options = LiveOptions(output=out, timeout_s=1.0, exports=("video", "jsonl"))
         t0 = time.monotonic()
-        summary = run_live(server.url, load_prompts_file(CLIP / "prompts.json"),
+        summary = run(server.url, load_prompts_file(CLIP / "prompts.json"),
                            GrabCutSegmenter(), options)
         elapsed = time.monotonic() - t0
     assert elapsed < 2.0 + 48 * PERIOD_S + 3.0  # open, the clip, the timeout, slack
@@ -219,8 +206,8 @@ def test_a_connection_reset_mid_stream_keeps_what_came(tmp_path):
     threading.Thread(target=serve, daemon=True).start()
     out = tmp_path / "out"
     url = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-    summary = run_live(url, [ObjectPrompt(1, (20, 30, 60, 70))], GrabCutSegmenter(),
-                       LiveOptions(output=out, read_timeout_s=5.0))
+    summary = run(url, [ObjectPrompt(1, (20, 30, 60, 70))], GrabCutSegmenter(),
+                       LiveOptions(output=out, timeout_s=5.0))
     listener.close()
     assert summary.status == "complete" and summary.stop_reason == "source_error"
     assert any("the source failed after" in n for n in summary.notes)
@@ -291,7 +278,7 @@ def test_sigterm_ends_a_live_run_cleanly(tmp_path, long_clip):
             os.kill(os.getpid(), signal.SIGTERM)  # caught: the run ends after this frame
 
     before = signal.getsignal(signal.SIGTERM)
-    summary = run_live(long_clip, [ObjectPrompt(1, (20, 30, 60, 70))], GrabCutSegmenter(),
+    summary = run(long_clip, [ObjectPrompt(1, (20, 30, 60, 70))], GrabCutSegmenter(),
                        LiveOptions(output=out), on_frame=on_frame)
     assert summary.status == "complete" and summary.stop_reason == "interrupted"
     assert 6 <= summary.frames < 240
@@ -351,7 +338,7 @@ def test_a_watched_prompts_file_selects_an_object_during_the_run(tmp_path):
 
     options = LiveOptions(output=out, watch_prompts=watched)
     reader = LiveReader(CLIP / "video.mp4")
-    summary = run_live(reader, [], GrabCutSegmenter(), options, on_frame=on_frame)
+    summary = run(reader, [], GrabCutSegmenter(), options, on_frame=on_frame)
     assert summary.status == "complete" and summary.live.prompts_applied == 1
     assert any("watched prompts ignored" in n for n in summary.notes)
     lines = [json.loads(x) for x in (out / "tracks.jsonl").read_text().splitlines()]

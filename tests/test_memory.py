@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = r"""
 import json, sys
 from pathlib import Path
-from samvideo.pipeline import RunOptions, run
+from samvideo.run import FileOptions, run
 from samvideo.prompts import ObjectPrompt
 from samvideo.segmenters import build_segmenter
 
@@ -31,7 +31,7 @@ def on_frame(result, info):
     if result.frame_index % 100 == 0:
         samples[result.frame_index] = rss_kib("VmRSS")
 
-options = RunOptions(output=Path(sys.argv[2]), exports=tuple(sys.argv[3].split(",")))
+options = FileOptions(output=Path(sys.argv[2]), exports=tuple(sys.argv[3].split(",")))
 summary = run(sys.argv[1], [ObjectPrompt(1, box=(8, 13, 26, 31))], build_segmenter("grabcut"),
               options, on_frame=on_frame)
 print(json.dumps({"status": summary.status, "frames": summary.frames, "samples": samples,

@@ -9,6 +9,7 @@ from samvideo.motion import (
     Box,
     KalmanBoxFilter,
     StaticBox,
+    StillConfig,
     flow_warp,
     make_motion_model,
     motion_from_state_dict,
@@ -159,7 +160,7 @@ def test_still_part_is_the_background_the_mask_took():
     assert (still & patch_b).sum() > 0.6 * patch_b.sum()
     assert (still & box_to_mask(obj_b, shape)).sum() < 0.05 * 40 * 40
     # a stricter threshold finds less of it, never more
-    stricter = moved.still_part(prev, below=0.2)
+    stricter = moved.still_part(prev, StillConfig(below=0.2))
     assert stricter is None or stricter.sum() <= still.sum()
 
 
@@ -178,6 +179,7 @@ def test_still_part_leaves_small_pieces_alone():
     prev = box_to_mask(obj_a, (240, 320)) | box_to_mask(piece, (240, 320))
     moved = flow_warp(a, b, prev)
     piece_b = box_to_mask((piece[0] - 2, piece[1], piece[2] - 2, piece[3]), (240, 320))
-    assert (moved.still_part(prev, min_piece=0.0) & piece_b).sum() > 0.9 * piece_b.sum()
+    every = moved.still_part(prev, StillConfig(min_piece=0.0))
+    assert (every & piece_b).sum() > 0.9 * piece_b.sum()
     kept = moved.still_part(prev)
     assert kept is None or not kept.any()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 import urllib.error
@@ -176,3 +177,50 @@ def test_show_draws_into_a_window_and_q_stops(monkeypatch):
     window.close()
     assert [c[0] for c in calls] == ["open", "show", "show", "close"]
     assert tuple(calls[1][1][0, 0]) == (0, 0, 200)  # BGR at the OpenCV edge
+
+
+def test_a_watcher_who_leaves_stops_the_encoding():
+    calls = []
+
+    def render(item):
+        calls.append(item)
+        return item
+
+    with MjpegServer("127.0.0.1", 0, render=render) as server:
+        server.publish(solid((250, 10, 10)))
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/stream.mjpg")
+        read_part(conn.getresponse())
+        conn.close()
+        time.sleep(1.5)  # the stream notices the hang-up within its 1 s wait
+        drawn = len(calls)
+        for _ in range(5):
+            server.publish(solid((10, 10, 250)))
+            time.sleep(0.05)
+        assert len(calls) == drawn
+
+
+def test_a_stalled_watcher_and_a_bad_request_print_nothing_nor_hold_close(capfd):
+    noise = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    server = MjpegServer("127.0.0.1", 0, quality=100)
+    with socket.create_connection(("127.0.0.1", server.port)) as garbage:
+        garbage.sendall(b"\x00 not http\r\n\r\n")
+        assert garbage.recv(100).startswith(b"HTTP/1.1 400")
+    stalled = socket.create_connection(("127.0.0.1", server.port))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: localhost\r\n\r\n")  # never read
+    for i in range(60):  # about 1 MB a frame: the socket's buffers fill up
+        server.publish(np.roll(noise, i, axis=1))
+        time.sleep(0.03)
+    t0 = time.monotonic()
+    server.close()
+    assert time.monotonic() - t0 < 3
+    stalled.close()
+    assert capfd.readouterr() == ("", "")
+
+
+def test_show_without_a_gui_backend_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:  NONE\n")
+    with pytest.raises(ValueError, match="--show needs OpenCV with a GUI backend.*--preview"):
+        check_display()

@@ -2,7 +2,7 @@
 the figures.
 
 The clip is sent as MPEG-TS (H.264) over TCP on 127.0.0.1, paced at its real rate
-(:class:`samvideo.live.StreamServer`), and tracked by :func:`samvideo.live.run_live` as
+(``tools/stream_server.py``), and tracked by :func:`samvideo.run.run` as
 ``samvideo track tcp://...`` would: the newest frame is segmented, the others predicted.
 Printed: frames received / processed / predicted-only, the processing rate, the time
 per segmented frame, and the latency from a frame's arrival to its result, p50 / p95 /
@@ -33,8 +33,10 @@ try:
 except ImportError:  # run from a checkout without ``pip install -e .``
     sys.path.insert(0, str(ROOT))
 
-from samvideo.live import LiveOptions, StreamServer, run_live  # noqa: E402
+from stream_server import StreamServer  # noqa: E402  (tools/ is the script's folder)
+
 from samvideo.prompts import load_prompts_file, prompts_from_args  # noqa: E402
+from samvideo.run import LiveOptions, run  # noqa: E402
 from samvideo.segmenters import build_segmenter  # noqa: E402
 from samvideo.video import VideoReader  # noqa: E402
 
@@ -59,7 +61,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "object's path stays continuous: a jump back to the start would "
                         "measure a lost tracker)")
     p.add_argument("--rate", type=Fraction, default=None, help="stream rate (default: clip's)")
-    p.add_argument("--slowdown-ms", type=float, default=0.0, help="extra ms per segmented frame")
     p.add_argument("--exports", default="video,davis,jsonl", help="outputs written meanwhile")
     p.add_argument("--output", type=Path, default=None, help="keep the outputs here")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -104,10 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         segmenter, model = make_segmenter(args, workdir)
         out = args.output or workdir / "out"
-        options = LiveOptions(output=out, overwrite=True, exports=tuple(args.exports.split(",")),
-                              slowdown_s=args.slowdown_ms / 1000)
+        options = LiveOptions(output=out, overwrite=True, exports=tuple(args.exports.split(",")))
         with StreamServer(frames, rate=rate) as server:
-            summary = run_live(server.url, prompts, segmenter, options)
+            summary = run(server.url, prompts, segmenter, options)
         live = json.loads((out / "run.json").read_text())["live"]
     h, w = frames[0].shape[:2]
     info = {"clip": str(args.clip), "size": f"{w}x{h}", "rate": str(rate),

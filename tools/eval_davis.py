@@ -11,6 +11,9 @@ mean, once per variant:
 * ``full``         the default tracker (Kalman filter + optical flow, re-prompting);
 * ``no-motion``    ``--no-motion``: the last mask and box, unmoved, prompt the next frame;
 * ``no-reprompt``  ``--no-reprompt``: doubtful masks are never asked for again;
+* ``no-flow``      ``--set tracker.flow=null``: the Kalman box, not optical flow, moves
+                   the previous mask;
+* ``no-still``     ``--set tracker.still=null``: no still-background cue;
 
 so the tables show what each part is worth. ``--reverse`` tracks every clip backwards,
 from its last frame that shows the object to its first: thirty more trials, with other
@@ -25,7 +28,12 @@ idle machine when the fps figures matter: two jobs share the two cores of the re
 machine.
 
     python tools/eval_davis.py [--clips bear boat] [--jobs 2] [--out eval_davis_out]
-        [--variants full,no-motion,no-reprompt] [--davis PATH] [--reverse] [--json]
+        [--variants full,no-motion,no-reprompt,no-flow,no-still] [--davis PATH]
+        [--reverse | --directions forward,reverse] [--json] [--report docs/tracking.md]
+
+``--report FILE`` writes the ablation report (Markdown: the command, the machine, the
+mean of every variant in every direction, the per-clip table of ``full``), which is
+where measured figures live; ``docs/tracking.md`` is written this way, never by hand.
 
 DAVIS 2016 is CC BY-NC 4.0: it is read where it lies and never copied into the
 project; the predictions are written under ``--out``. When the DAVIS folder is absent
@@ -49,7 +57,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DAVIS = ROOT.parent / "shared" / "data" / "davis2016-train"
-VARIANTS = {"full": [], "no-motion": ["--no-motion"], "no-reprompt": ["--no-reprompt"]}
+VARIANTS = {"full": [], "no-motion": ["--no-motion"], "no-reprompt": ["--no-reprompt"],
+            "no-flow": ["--set", "tracker.flow=null"], "no-still": ["--set", "tracker.still=null"]}
+DIRECTIONS = ("forward", "reverse")
 MAX_JOBS = 2  # the reference machine has two cores
 
 
@@ -216,15 +226,18 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma list of {', '.join(VARIANTS)} (default: all)")
     parser.add_argument("--reverse", action="store_true",
                         help="track every clip backwards, from its last frame that shows "
-                             "the object")
+                             "the object (= --directions reverse)")
+    parser.add_argument("--directions", default=None,
+                        help="comma list of forward, reverse (default: forward)")
     parser.add_argument("--json", action="store_true", help="also print the scores as JSON")
+    parser.add_argument("--report", type=Path, default=None, metavar="FILE.md",
+                        help="write the ablation report (e.g. docs/tracking.md)")
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= MAX_JOBS:
         parser.error(f"--jobs {args.jobs}: choose 1..{MAX_JOBS}")
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad or not variants:
-        parser.error(f"--variants {args.variants!r}: choose from {', '.join(VARIANTS)}")
+    variants = _choices(parser, "--variants", args.variants, VARIANTS)
+    directions = _choices(parser, "--directions", args.directions or (
+        "reverse" if args.reverse else "forward"), DIRECTIONS)
     if not args.davis.is_dir():
         print(f"eval_davis: no DAVIS data at {args.davis}; nothing to do")
         return 0
@@ -232,21 +245,78 @@ def main(argv: list[str] | None = None) -> int:
         clips = list_clips(args.davis, args.clips)
     except ValueError as exc:
         parser.error(str(exc))
+    runs: dict[str, dict[str, list[ClipScore]]] = {}
     with tempfile.TemporaryDirectory(prefix="eval_davis_") as tmp:
-        out = args.out or Path(tmp)
-        try:
-            davis = args.davis
-            if args.reverse:
-                davis = reverse_clips(davis, clips, Path(tmp) / "reversed")
-            # every clip's box before any tracking: a bad clip fails now, not after an hour
-            boxes = {clip: first_box(davis / clip / "masks") for clip in clips}
-        except ValueError as exc:
-            parser.error(str(exc))
-        if args.reverse:
-            print("the clips play backwards, from their last frame that shows the object")
-        results = evaluate_all(davis, boxes, variants, out, args.jobs)
-    print_report(results, variants, args.json)
+        for direction in directions:
+            davis, out = args.davis, (args.out or Path(tmp))
+            try:
+                if direction == "reverse":
+                    davis = reverse_clips(davis, clips, Path(tmp) / "reversed")
+                    out = out / "reverse" if len(directions) > 1 else out
+                # every clip's box before any tracking: a bad clip fails now, not after an hour
+                boxes = {clip: first_box(davis / clip / "masks") for clip in clips}
+            except ValueError as exc:
+                parser.error(str(exc))
+            if direction == "reverse":
+                print("the clips play backwards, from their last frame that shows the object")
+            runs[direction] = evaluate_all(davis, boxes, variants, out, args.jobs)
+            print_report(runs[direction], variants, args.json)
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(markdown_report(runs, variants, argv), encoding="utf-8")
+        print(f"report: {args.report}")
     return 0
+
+
+def _choices(parser: argparse.ArgumentParser, flag: str, text: str, allowed) -> list[str]:
+    chosen = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in chosen if v not in allowed]
+    if bad or not chosen:
+        parser.error(f"{flag} {text!r}: choose from {', '.join(allowed)}")
+    return chosen
+
+
+def markdown_report(runs: dict[str, dict[str, list[ClipScore]]], variants: list[str],
+                    argv: list[str] | None) -> str:
+    """The ablation report: every variant's mean per direction, then ``full`` per clip."""
+    import datetime
+    import platform
+
+    command = " ".join(["python tools/eval_davis.py", *(sys.argv[1:] if argv is None else argv)])
+    lines = ["# Tracking quality on DAVIS 2016 train", "",
+             f"Written by `{command}` on {datetime.date.today().isoformat()} "
+             f"({platform.machine()}, {os.cpu_count()} CPUs, commit {_commit()}); do not edit "
+             "by hand. The GrabCut backend, the first frame's tight box as the only input "
+             "from the ground truth; J, F, J&F as DAVIS defines them (first and last frames "
+             "left out); J0 is the first frame's J (the cut from the box alone); fps is "
+             "frames over the pipeline's wall time (read it only from runs with `--jobs 1` "
+             "on an idle machine).", ""]
+    for direction, results in runs.items():
+        lines += [f"## {direction.capitalize()}", "", "| variant | J | F | J&F | J0 | fps |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for v in variants:
+            m = means(results[v])
+            lines.append(f"| {v} | {m['j']:.3f} | {m['f']:.3f} | **{m['jf']:.3f}** | "
+                         f"{m['j_first']:.3f} | {m['fps']:.1f} |")
+        lines.append("")
+    for direction, results in runs.items():
+        name = variants[0]
+        lines += [f"## Per clip, {name}, {direction}", "",
+                  "| clip | frames | J | F | J&F | J0 |", "| --- | --- | --- | --- | --- | --- |"]
+        for c in sorted(results[name], key=lambda c: c.jf):
+            lines.append(f"| {c.clip} | {c.frames} | {c.j:.3f} | {c.f:.3f} | {c.jf:.3f} | "
+                         f"{c.j_first:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                             capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 def evaluate_all(davis: Path, boxes: dict[str, tuple[int, int, int, int]], variants: list[str],

@@ -1,27 +1,31 @@
 """Segmenter backends behind one protocol, and a registry of builder functions.
 
-``build_segmenter("grabcut")`` or ``build_segmenter("vit_b", checkpoint=...)``; the
-names a user may give to ``--model`` are :data:`MODEL_NAMES`.
+:func:`load_model` is the one way every caller (the command line, ``samvideo.track()``,
+the browser page) gets a segmenter: ``load_model("grabcut")`` or ``load_model("vit_b",
+checkpoint=...)``; the names a user may give to ``--model`` are :data:`MODEL_NAMES`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any
 
 from samvideo.segmenters.base import Candidates, PromptRequest, Segmenter
-from samvideo.segmenters.grabcut import GrabCutSegmenter
+from samvideo.segmenters.grabcut import GrabCutConfig, GrabCutSegmenter
 
 #: ``--model`` choices: ``auto`` picks the best cached SAM checkpoint, else GrabCut.
 MODEL_NAMES = ("auto", "vit_h", "vit_l", "vit_b", "grabcut")
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
 
 
-def _build_grabcut(**options) -> Segmenter:
-    return GrabCutSegmenter(**options)
+def _build_grabcut(config: GrabCutConfig | None = None, **ignored: Any) -> Segmenter:
+    return GrabCutSegmenter(config)  # device and precision do not apply to OpenCV
 
 
-def _build_sam(model: str, checkpoint: str | Path | None, **options) -> Segmenter:
+def _build_sam(model: str, checkpoint: str | Path | None, config: Any = None,
+               **options: Any) -> Segmenter:
     from samvideo.segmenters.sam import SamSegmenter
 
     if checkpoint is None:
@@ -89,12 +93,48 @@ def build_segmenter(model: str, *, checkpoint: str | Path | None = None, **optio
     return builder(checkpoint=checkpoint, **options)
 
 
+def load_model(
+    model: str | Segmenter = "auto",
+    *,
+    checkpoint: str | Path | None = None,  # a checkpoint file; its tensors say the family
+    device: str = "auto",  # "auto": CUDA when present (torch backends only)
+    precision: str = "auto",  # "auto": bf16 where the hardware has it natively
+    compile: bool = False,  # torch.compile the image encoder: costs minutes up front
+    reference: bool = False,  # the model's own predictor, unchanged (for checking)
+    grabcut: GrabCutConfig | None = None,  # GrabCut's settings (None: the defaults)
+) -> tuple[Segmenter, str]:
+    """A segmenter by ``--model`` name (or the given one, as it is) and a line saying
+    which it is and why (``"auto"``: the best cached checkpoint, else GrabCut).
+    ValueError names a bad name, a missing checkpoint or a file that is not a model."""
+    if not isinstance(model, str):
+        return model, f"model {getattr(model, 'name', type(model).__name__)}"
+    name, reason = resolve_model(model, checkpoint)
+    options: dict[str, Any] = {"config": grabcut} if name == "grabcut" else {
+        "device": device, "precision": precision, "compile": compile, "reference": reference}
+    return build_segmenter(name, checkpoint=checkpoint, **options), reason
+
+
+def describe(segmenter: Segmenter) -> dict[str, Any]:
+    """What ``run.json`` says of a segmenter besides its name: device, precision and
+    architecture where it has them, and its settings (``config``) as JSON data."""
+    info: dict[str, Any] = {k: str(getattr(segmenter, k)) for k in ("device", "precision",
+                                                                    "arch")
+                            if hasattr(segmenter, k)}
+    config = getattr(segmenter, "config", None)
+    if is_dataclass(config):
+        info["config"] = asdict(config)
+    return info
+
+
 __all__ = [
     "MODEL_NAMES",
     "Candidates",
+    "GrabCutConfig",
     "GrabCutSegmenter",
     "PromptRequest",
     "Segmenter",
     "build_segmenter",
+    "describe",
+    "load_model",
     "resolve_model",
 ]

@@ -28,16 +28,10 @@ this frame's sure background only. A mask that leaked into the background once c
 teach the model that the background is the object, and object pixels in the band
 around a prior that lags the object cannot teach the background model the object's
 colours (which made masks shrink frame after frame). The models are fitted without
-randomness (:func:`_fit_gmm`): each background model starts from the object's last
+randomness (:func:`fit_gmm`): each background model starts from the object's last
 one, each object model from the first frame's. The crop is cut at ``max_side``
 pixels at most and the mask upsampled with its boundary snapped to the frame's edges
-(a guided filter).
-
-Measured on the 30 DAVIS 2016 train clips (box of the first frame's ground truth, full
-tracker, ``tools/eval_davis.py``): see the README's "Tracking quality". The DAVIS
-figures in the option comments below were measured while the colour models still
-started from OpenCV's seeded random k-means, whose seed alone moved the mean J&F by up
-to 0.03: read differences under 0.02 there as noise.
+(a guided filter). Every setting is in :class:`GrabCutConfig`.
 """
 
 from __future__ import annotations
@@ -58,13 +52,12 @@ from samvideo.masks import (
     resize_mask,
 )
 from samvideo.segmenters.base import Candidates, PromptRequest
+from samvideo.segmenters.gmm import colour_confidence, fit_gmm, posterior
 
-_GMM_K = 5  # OpenCV's GrabCut uses 5 Gaussian components per model
 #: ``colour`` choices: "first+core" (see the module's docstring), "first" (the first
 #: frame's foreground model, frozen), "frame" (both models re-learned on every frame),
 #: "first+frame" (re-learned from this frame's seeds plus the first frame's object
-#: pixels). DAVIS J&F, 30 train clips: first+core 0.568, first 0.551 (0.545 with the
-#: band in the background model), frame 0.525, first+frame 0.485.
+#: pixels). "first+core" scores best on DAVIS.
 COLOUR_MODES = ("first+core", "first", "frame", "first+frame")
 _MIN_MODEL_PIXELS = 64  # fewer pixels than this do not fit a 5-component GMM well
 _BACKGROUND_SAMPLE = 4096  # background pixels a tracked frame's model is fitted to
@@ -75,6 +68,81 @@ class GrabCutEmbedding:
     """GrabCut's "embedding" is the frame itself: (H, W, 3) uint8 RGB."""
 
     rgb: np.ndarray
+
+
+@dataclass(frozen=True)
+class GrabCutConfig:
+    """Every setting of the GrabCut backend, with the reason for its default (the
+    ablation figures are in ``docs/tracking.md``, written by ``tools/eval_davis.py``)."""
+
+    max_side: int = 320  # tracked frames' crop is downscaled to this longest side:
+    # GrabCut costs ~1.3 us per pixel per round, and more pixels gain little
+    first_max_side: int = 320  # the object's first cut seeds every later frame: it may
+    # spend more pixels and rounds (once per object)
+    iterations: int = 1  # graph-cut rounds on tracked frames when the models are
+    # re-learned ("frame", "first+frame"): a second round costs 40 % and scores lower
+    first_iterations: int = 4  # rounds of the first cut (rectangle mode)
+    margin: float = 0.1  # rectangle mode: the box grown by this fraction is the crop, its
+    # outside sure background (a user's box is nearly tight)
+    band: float = 0.03  # prior mode: prior pixels deeper than this fraction of the prior
+    # box's mean side are sure foreground...
+    reach: float = 0.03  # ...and pixels further out than this fraction sure background:
+    # flow puts the prior within a few pixels, and a wider band lets the cut leak
+    doubt_below: float = 0.2  # prior mode, frozen colours: sure-foreground seeds whose
+    # colour posterior is under this are left to the cut (flow drags a prior onto an
+    # occluder's edge)
+    min_reach_px: float = 6.0  # ...but the band is at least this many frame pixels wide
+    # outside: room for the flow's error on small objects
+    regrow: float = 0.1  # prior mode: beyond the band, object-coloured sure background
+    # within this fraction of the prior's side is left to the cut, so a part the mask
+    # lost comes back when it is next to the mask (0 = off)
+    regrow_above: float = 0.85  # ...where the colour posterior is at least this: colours
+    # the models are unsure of stay out of reach
+    point_radius: float = 0.03  # a click's seed disc radius, as a fraction of the box's
+    # longer side
+    colour: str = "first+core"  # the colour models of later frames (COLOUR_MODES)
+    colour_sample: int = 1024  # first-frame object pixels kept: a 5-component GMM needs
+    # no more
+    core_sample: int = 2048  # "first+core": this frame's prior-core pixels fitted with
+    # them: the object as it looks now weighs twice the first frame
+    min_box_fit: float = 0.5  # first frame: a mask whose box overlaps the user's box less
+    # than this (IoU) missed the object: it is cut again...
+    retry_margin: float = 1.0  # ...with this margin (more background to learn from)
+    tight_box: float = 0.05  # first frame: the user's box is tight, so rows and columns
+    # the cut left empty get their most object-like pixel pinned and the cut runs again
+    # (Lempitsky et al. 2009); lines within this fraction of the box's side from its
+    # edges are exempt (a box drawn a little loose). -1 = off
+    pin_rounds: int = 5  # ...at most this many pin-and-cut rounds (a cut with re-learned
+    # models can empty other lines)
+    pin_min_cover: float = 0.5  # ...only when the plain cut already crosses this fraction
+    # of the lines: a cut that missed the object would pin the background
+    edge_radius: float = 2.0  # the upsampled mask is snapped to the frame's edges by a
+    # guided filter of this radius in crop pixels (0 = plain bilinear)
+    edge_eps: float = 0.01  # the guided filter's regulariser: luma edges (0..1) with
+    # contrast well above its square root steer the boundary
+
+    def __post_init__(self) -> None:
+        if self.max_side < 16 or self.first_max_side < 16:
+            raise ValueError(f"max_side={self.max_side}, first_max_side="
+                             f"{self.first_max_side}: use at least 16 pixels")
+        if self.colour not in COLOUR_MODES:
+            raise ValueError(f"colour={self.colour!r}: choose one of {', '.join(COLOUR_MODES)}")
+        if self.iterations < 1 or self.first_iterations < 1:
+            raise ValueError(f"iterations={self.iterations}, first_iterations="
+                             f"{self.first_iterations}: need at least 1")
+        if self.colour_sample < _MIN_MODEL_PIXELS or self.core_sample < 0:
+            raise ValueError(f"colour_sample={self.colour_sample}, core_sample="
+                             f"{self.core_sample}: need at least {_MIN_MODEL_PIXELS} and 0 "
+                             "pixels")
+        for name in ("doubt_below", "regrow_above", "pin_min_cover"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be within [0, 1]")
+        for name in ("margin", "band", "reach", "retry_margin", "regrow"):
+            if not 0.0 <= getattr(self, name) <= 2.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be within [0, 2]")
+        if not (self.tight_box == -1 or 0.0 <= self.tight_box < 0.5) or self.pin_rounds < 0:
+            raise ValueError(f"tight_box={self.tight_box!r}, pin_rounds={self.pin_rounds!r}: "
+                             "use tight_box in [0, 0.5) (-1 = off) and pin_rounds >= 0")
 
 
 class GrabCutSegmenter:
@@ -88,126 +156,8 @@ class GrabCutSegmenter:
 
     name = "grabcut"
 
-    def __init__(
-        self,
-        *,
-        max_side: int = 320,  # tracked frames: the crop is downscaled to this longest
-        # side. GrabCut costs ~1.3 us per pixel per round. DAVIS J&F (30 train clips):
-        # 240 px 0.504, 320 px 0.524, 400 px 0.529 at 10 % fewer frames per second
-        first_max_side: int = 320,  # the object's first cut seeds every later frame:
-        # more pixels and rounds there (once per object)
-        iterations: int = 1,  # graph-cut rounds on tracked frames when the models are
-        # re-learned ("frame", "first+frame"; "first" cuts once with frozen models). A
-        # second round cost 40 % more and scored lower on DAVIS (0.473 vs 0.487)
-        first_iterations: int = 4,  # rounds in rectangle mode on the first frame
-        margin: float = 0.1,  # rectangle mode: the box grown by this fraction is the
-        # crop; its outside is sure background (user boxes are nearly tight). First-frame
-        # J on DAVIS: 0.727 at 0.1, 0.702 at 0.3, 0.66 at 1.0
-        band: float = 0.03,  # prior mode: prior pixels deeper than this fraction of the
-        # prior box's mean side are sure foreground...
-        reach: float = 0.03,  # ...and pixels further out than this fraction sure
-        # background. Flow puts the prior within a few pixels; a wider band lets the
-        # cut leak (DAVIS J&F at 160 px: 0.03/0.03 0.487, 0.05/0.05 0.472, 0.03/0.06
-        # 0.475; band at 240 px: 0.03 0.504, 0.08 0.447; at 320 px: 0.015 0.519, 0.03 0.524;
-        # with "first+core" colours, reach 0.02 0.559, 0.03 0.569, 0.06 0.534)
-        doubt_below: float = 0.2,  # prior mode, frozen colours: sure-foreground seeds
-        # whose colour posterior (first-frame object vs this frame's background) is under
-        # this are left to the cut: flow smooths motion across an occluder's edge and
-        # drags the prior onto it. Synthetic occlusion clip, partly hidden frames 13-23:
-        # J 0.66-0.93 -> 0.80-0.98; DAVIS J&F 0.506 -> 0.498 (noise: mallard-water
-        # +0.13, soccerball -0.36). Seeding sure foreground only deeper than half the
-        # prior's thickness instead fixed the clip too but cost DAVIS 0.07 (0.439).
-        # With "first+core" colours: 0.1 0.570, 0.2 0.569
-        min_reach_px: float = 6.0,  # ...but the band is at least this many frame pixels
-        # wide outside, room for the flow's error on small objects (12: DAVIS 0.517)
-        regrow: float = 0.1,  # prior mode, frozen colours: beyond the band, the crop's
-        # sure background up to this fraction of the prior's side away is left to the
-        # cut where the colour models call it object (posterior at least
-        # ``regrow_above``): a part the mask lost (a limb, the side of a car coming into
-        # view) comes back when it is next to the mask, while colours the models are
-        # unsure of stay out of reach (a wider band leaks). DAVIS J&F, paired runs
-        # without / with: 0.573 / 0.586 at max_side 320, 0.577 / 0.578 at 300, 0.574 /
-        # 0.578 at 360 (F up in all three); 0.05: 0.571, 0.2: 0.583. 0 = off
-        regrow_above: float = 0.85,  # ...posterior 0.7: 0.572, 0.85: 0.586, 0.9: 0.583,
-        # 0.95: 0.567
-        point_radius: float = 0.03,  # radius of a click's seed disc, as a fraction of
-        # the box's longer side
-        colour: str = "first+core",  # the colour models of later frames (COLOUR_MODES)
-        colour_sample: int = 1024,  # first-frame object pixels kept for "first+core" /
-        # "first+frame" (a 5-component GMM needs no more)
-        core_sample: int = 2048,  # "first+core": this frame's sure-foreground pixels
-        # fitted alongside them. Twice the first frame's weight: DAVIS J&F 0.563 at
-        # 1024, 0.569 at 2048, 0.563 at 4096; taken before the doubtful seeds are freed
-        # (they change colour: an occluder, or the object in new light) 0.553
-        min_box_fit: float = 0.5,  # first frame: a mask whose box overlaps the user's
-        # box less than this (IoU) missed the object: cut again...
-        retry_margin: float = 1.0,  # ...with this margin (more background to learn
-        # from); first-frame J on DAVIS 0.727 -> 0.747 (the boat clip: 0.01 -> 0.60)
-        tight_box: float = 0.05,  # first frame: a user's box is tight, so every row and
-        # column of it crosses the object; rows / columns the cut left empty get their
-        # most object-like pixel as a sure-foreground pin and the cut runs again
-        # (Lempitsky et al., "Image segmentation with a bounding box prior", 2009). The
-        # lines within this fraction of the box's side from its edges are exempt (a
-        # box drawn a little loose). First-frame J on DAVIS 0.748 -> 0.761 (train
-        # 0.39 -> 0.61: the whole train, not only its engine); J&F 0.568 -> 0.573.
-        # -1 = off
-        pin_rounds: int = 5,  # ...at most this many pin-and-cut rounds (a cut with
-        # re-learned models can empty other lines). 31 DAVIS first cuts: none needed on 8,
-        # 1 round on 20, 2-3 on 3; 10 rounds gave the same J
-        pin_min_cover: float = 0.5,  # ...only when the plain cut already crosses this
-        # fraction of the lines: a cut that missed the object (the boat clip's first
-        # try) would pin the background's most object-like pixels
-        edge_radius: float = 2.0,  # the upsampled mask is snapped to the frame's edges by
-        # a guided filter of this radius in crop pixels (0 = plain bilinear). DAVIS J&F:
-        # 0 0.533, 1 0.542, 2 0.545, 3 0.539
-        edge_eps: float = 0.01,  # the guided filter's regulariser: luma edges (0..1)
-        # with contrast well above its square root steer the boundary (0.003: 0.529)
-    ) -> None:
-        if max_side < 16 or first_max_side < 16:
-            raise ValueError(f"max_side={max_side}, first_max_side={first_max_side}: use at "
-                             "least 16 pixels")
-        if colour not in COLOUR_MODES:
-            raise ValueError(f"colour={colour!r}: choose one of {', '.join(COLOUR_MODES)}")
-        if iterations < 1 or first_iterations < 1:
-            raise ValueError(f"iterations={iterations}, first_iterations={first_iterations}: "
-                             "need at least 1")
-        if colour_sample < _MIN_MODEL_PIXELS or core_sample < 0:
-            raise ValueError(f"colour_sample={colour_sample}, core_sample={core_sample}: "
-                             f"need at least {_MIN_MODEL_PIXELS} and 0 pixels")
-        for name, value in (("doubt_below", doubt_below), ("regrow_above", regrow_above)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}={value!r} must be within [0, 1]")
-        for name, value in (("margin", margin), ("band", band), ("reach", reach),
-                            ("retry_margin", retry_margin), ("regrow", regrow)):
-            if not 0.0 <= value <= 2.0:
-                raise ValueError(f"{name}={value!r} must be within [0, 2]")
-        if not (tight_box == -1 or 0.0 <= tight_box < 0.5) or pin_rounds < 0:
-            raise ValueError(f"tight_box={tight_box!r}, pin_rounds={pin_rounds!r}: use "
-                             "tight_box in [0, 0.5) (-1 = off) and pin_rounds >= 0")
-        if not 0.0 <= pin_min_cover <= 1.0:
-            raise ValueError(f"pin_min_cover={pin_min_cover!r} must be within [0, 1]")
-        self.max_side = max_side
-        self.first_max_side = first_max_side
-        self.iterations = iterations
-        self.first_iterations = first_iterations
-        self.margin = margin
-        self.band = band
-        self.reach = reach
-        self.doubt_below = doubt_below
-        self.min_reach_px = min_reach_px
-        self.regrow = regrow
-        self.regrow_above = regrow_above
-        self.point_radius = point_radius
-        self.colour = colour
-        self.colour_sample = colour_sample
-        self.core_sample = core_sample
-        self.min_box_fit = min_box_fit
-        self.retry_margin = retry_margin
-        self.tight_box = tight_box
-        self.pin_rounds = pin_rounds
-        self.pin_min_cover = pin_min_cover
-        self.edge_radius = edge_radius
-        self.edge_eps = edge_eps
+    def __init__(self, config: GrabCutConfig | None = None) -> None:
+        self.config = config or GrabCutConfig()
 
     def encode(self, frames: Sequence[np.ndarray]) -> list[GrabCutEmbedding]:
         return [GrabCutEmbedding(np.ascontiguousarray(f)) for f in frames]
@@ -224,12 +174,13 @@ class GrabCutSegmenter:
         box = _request_box(req, w, h)
         prior = req.prior_mask if req.prior_mask is not None and req.prior_mask.any() else None
         first = "grabcut_fgd" not in req.memory  # the object's first cut: more effort
+        cfg = self.config
         if prior is not None:
-            mask, conf = self._segment(rgb, req, box, prior, self.reach, self.max_side,
-                                       self.iterations, req.memory)
+            mask, conf = self._segment(rgb, req, box, prior, cfg.reach, cfg.max_side,
+                                       cfg.iterations, req.memory)
         elif not first:
-            mask, conf = self._segment(rgb, req, box, None, self.margin, self.max_side,
-                                       self.iterations, req.memory)
+            mask, conf = self._segment(rgb, req, box, None, cfg.margin, cfg.max_side,
+                                       cfg.iterations, req.memory)
         else:
             mask, conf = self._first_cut(rgb, req, box)
         score = conf * _area_agreement(mask, prior, box)
@@ -241,15 +192,15 @@ class GrabCutSegmenter:
         (a background model from a thin margin can explain most of it); then the cut is
         tried again with a wider margin and more pixels, and the better fit is kept."""
         best = None
-        for margin, side in ((self.margin, self.first_max_side),
-                             (self.retry_margin, int(self.first_max_side * 1.25))):
+        for margin, side in ((self.config.margin, self.config.first_max_side),
+                             (self.config.retry_margin, int(self.config.first_max_side * 1.25))):
             memory: dict = {}
             mask, conf = self._segment(rgb, req, box, None, margin, side,
-                                       self.first_iterations, memory)
+                                       self.config.first_iterations, memory)
             fit = box_iou(mask_to_box(mask), box) if mask.any() else 0.0
             if best is None or fit * conf > best[0]:
                 best = (fit * conf, mask, conf, memory)
-            if fit >= self.min_box_fit:
+            if fit >= self.config.min_box_fit:
                 break
         _, mask, conf, memory = best
         req.memory.update(memory)
@@ -284,7 +235,7 @@ class GrabCutSegmenter:
             return mask, 0.0
         first = "grabcut_fgd" not in memory
         tight = None
-        if first and prior is None and req.box_xyxy is not None and self.tight_box >= 0:
+        if first and prior is None and req.box_xyxy is not None and self.config.tight_box >= 0:
             tight = _int_box(_to_crop(box, origin, scale))
         cut, conf = self._cut(bgr, seeds, memory, iterations, first=first, tight=tight,
                               near=near)
@@ -301,11 +252,11 @@ class GrabCutSegmenter:
         frame's edges by a guided filter over a band of the upsampling's width."""
         size = (crop.shape[1], crop.shape[0])
         soft = cv2.resize(cut.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        if self.edge_radius <= 0:
+        if self.config.edge_radius <= 0:
             return soft > 0.5
-        radius = max(int(round(self.edge_radius / scale)), 1)
+        radius = max(int(round(self.config.edge_radius / scale)), 1)
         gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        return guided_filter(gray, soft, radius, self.edge_eps) > 0.5
+        return guided_filter(gray, soft, radius, self.config.edge_eps) > 0.5
 
     # -- seeds --------------------------------------------------------------------------
 
@@ -328,15 +279,15 @@ class GrabCutSegmenter:
         if pbox is None:
             return seeds, None
         side = 0.5 * ((pbox[2] - pbox[0]) + (pbox[3] - pbox[1]))
-        reach = max(self.reach * side, self.min_reach_px * scale, 1.0)
+        reach = max(self.config.reach * side, self.config.min_reach_px * scale, 1.0)
         outside = cv2.distanceTransform((prior == 0).astype(np.uint8), cv2.DIST_L2, 3)
         seeds[outside <= reach] = cv2.GC_PR_BGD
         seeds[prior > 0] = cv2.GC_PR_FGD
         inside = cv2.distanceTransform(np.pad(prior, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-        seeds[inside > max(self.band * side, 1.0)] = cv2.GC_FGD
-        if self.regrow <= 0:
+        seeds[inside > max(self.config.band * side, 1.0)] = cv2.GC_FGD
+        if self.config.regrow <= 0:
             return seeds, None
-        return seeds, (seeds == cv2.GC_BGD) & (outside <= max(self.regrow * side, 1.0))
+        return seeds, (seeds == cv2.GC_BGD) & (outside <= max(self.config.regrow * side, 1.0))
 
     def _background_seeds(self, seeds: np.ndarray, background_crop: np.ndarray,
                           near: np.ndarray | None) -> None:
@@ -352,7 +303,7 @@ class GrabCutSegmenter:
         """Draw the clicks as discs of sure foreground / background into ``seeds``; the
         discs leave ``near`` (a click's label is the user's word: ``regrow`` never frees
         it)."""
-        radius = max(int(round(self.point_radius * scale * max(box[2] - box[0],
+        radius = max(int(round(self.config.point_radius * scale * max(box[2] - box[0],
                                                                 box[3] - box[1]))), 1)
         for (px, py), label in zip(req.points, req.labels, strict=True):
             cx, cy = (px - origin[0]) * scale, (py - origin[1]) * scale
@@ -374,13 +325,14 @@ class GrabCutSegmenter:
         Returns the (h, w) bool mask and a colour confidence in [0, 1].
         """
         sample = memory.get("grabcut_sample")
-        use_sample = self.colour == "first+frame" and sample is not None and not first
+        use_sample = self.config.colour == "first+frame" and sample is not None and not first
         strips = [(sample, cv2.GC_FGD)] if use_sample else []
         image, labels = _with_strips(bgr, seeds, strips)
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
         first_fgd = memory.get("grabcut_fgd")
-        frozen = self.colour in ("first", "first+core") and first_fgd is not None and not first
+        frozen = (self.config.colour in ("first", "first+core") and first_fgd is not None
+                  and not first)
         try:
             if frozen:
                 fgd, bgd = self._tracked_models(image, labels, first_fgd, sample,
@@ -401,10 +353,10 @@ class GrabCutSegmenter:
         if "grabcut_fgd" not in memory and out.any():
             memory["grabcut_fgd"] = fgd.copy()
             memory["grabcut_bgd"] = bgd.copy()
-            memory["grabcut_sample"] = _sample_pixels(bgr, out, self.colour_sample)
+            memory["grabcut_sample"] = _sample_pixels(bgr, out, self.config.colour_sample)
         # the score asks whether the mask has the object's colours as first seen: a cut
         # that followed this frame's seeds onto the background scores low
-        return out, _colour_confidence(bgr, out, memory.get("grabcut_fgd", fgd), bgd)
+        return out, colour_confidence(bgr, out, memory.get("grabcut_fgd", fgd), bgd)
 
     def _regrow(self, image, labels, near, fgd, bgd) -> None:
         """``regrow``: pixels of ``near`` (sure background next to the band) whose
@@ -414,7 +366,7 @@ class GrabCutSegmenter:
         if not near.any():
             return
         rows, cols = np.nonzero(near)
-        objectlike = _posterior(image[rows, cols], fgd, bgd) >= self.regrow_above
+        objectlike = posterior(image[rows, cols], fgd, bgd) >= self.config.regrow_above
         labels[rows[objectlike], cols[objectlike]] = cv2.GC_PR_BGD
 
     def _pin(self, image, labels, bgd, fgd, tight) -> None:
@@ -427,17 +379,17 @@ class GrabCutSegmenter:
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         if x1 - x0 < 2 or y1 - y0 < 2:
             return
-        dx, dy = int(self.tight_box * (x1 - x0)), int(self.tight_box * (y1 - y0))
-        for _ in range(self.pin_rounds):
+        dx, dy = int(self.config.tight_box * (x1 - x0)), int(self.config.tight_box * (y1 - y0))
+        for _ in range(self.config.pin_rounds):
             inside = _is_foreground(labels[y0:y1, x0:x1])
             rows = np.flatnonzero(~inside.any(axis=1)[dy: y1 - y0 - dy]) + dy
             cols = np.flatnonzero(~inside.any(axis=0)[dx: x1 - x0 - dx]) + dx
             if len(rows) + len(cols) == 0:
                 return
             crossed = 1 - 0.5 * (len(rows) / (y1 - y0) + len(cols) / (x1 - x0))
-            if crossed < self.pin_min_cover:
+            if crossed < self.config.pin_min_cover:
                 return
-            post = _posterior(image[y0:y1, x0:x1].reshape(-1, 3), fgd, bgd)
+            post = posterior(image[y0:y1, x0:x1].reshape(-1, 3), fgd, bgd)
             post = post.reshape(y1 - y0, x1 - x0)
             labels[y0 + rows, x0 + post[rows].argmax(axis=1)] = cv2.GC_FGD
             labels[y0 + post[:, cols].argmax(axis=0), x0 + cols] = cv2.GC_FGD
@@ -467,12 +419,12 @@ class GrabCutSegmenter:
         back = _sample_pixels(image, labels == cv2.GC_BGD, _BACKGROUND_SAMPLE)
         enough = sample is not None and len(back) >= _MIN_MODEL_PIXELS
         # too little sure background (or no first-frame pixels): the band joins it
-        bgd = _fit_gmm(back if enough else image[~_is_foreground(labels)], last_bgd)
+        bgd = fit_gmm(back if enough else image[~_is_foreground(labels)], last_bgd)
         self._doubt_seeds(image, labels, fgd, bgd)
-        if self.colour == "first+core" and enough:
-            core = _sample_pixels(image, labels == cv2.GC_FGD, self.core_sample)
+        if self.config.colour == "first+core" and enough:
+            core = _sample_pixels(image, labels == cv2.GC_FGD, self.config.core_sample)
             if len(core) >= _MIN_MODEL_PIXELS:
-                fgd = _fit_gmm(np.vstack([sample, core]), first_fgd)
+                fgd = fit_gmm(np.vstack([sample, core]), first_fgd)
         return fgd, bgd
 
     def _doubt_seeds(self, image, labels, fgd, bgd) -> None:
@@ -480,13 +432,13 @@ class GrabCutSegmenter:
         worse than ``doubt_below`` (posterior against this frame's background model)
         become probable foreground, free for the cut: the part of a prior that flow
         dragged onto an occluder."""
-        if self.doubt_below <= 0:
+        if self.config.doubt_below <= 0:
             return
         sure = labels == cv2.GC_FGD
         if not sure.any():
             return
         doubtful = np.zeros_like(sure)
-        doubtful[sure] = _posterior(image[sure], fgd, bgd) < self.doubt_below
+        doubtful[sure] = posterior(image[sure], fgd, bgd) < self.config.doubt_below
         labels[doubtful] = cv2.GC_PR_FGD
 
 
@@ -499,88 +451,7 @@ def _init_models(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     the (1, 65) foreground and background GMMs of the (h, w, 3) uint8 BGR ``image``
     under its (h, w) GrabCut ``labels`` (sure or probable)."""
     fg = _is_foreground(labels)
-    return _fit_gmm(image[fg]), _fit_gmm(image[~fg])
-
-
-def _fit_gmm(pixels: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
-    """OpenCV's (1, 65) float64 GrabCut GMM (5 weights, 5 BGR means, 5 row-major 3 x 3
-    covariances) of (N, 3) pixels, N >= 5, fitted as ``cv2.grabCut`` does (k-means, 10
-    rounds, then one Gaussian per cluster) but started without randomness: from the
-    components of ``start`` (a (1, 65) GMM, each pixel to its likeliest component) when
-    given, else from a split of the colours along their widest axis (Orchard & Bouman
-    1991, as in the GrabCut paper). OpenCV's own start is k-means++, random: with it the
-    masks, and whole sequences, hung on the seed (DAVIS J&F 0.594 to 0.626 over five
-    seeds, one clip from 0.19 to 0.54).
-
-    Raises cv2.error with fewer than 5 pixels (as ``cv2.grabCut`` does)."""
-    x = np.asarray(pixels, np.float32).reshape(-1, 3)  # cv2.kmeans takes float32
-    if len(x) < _GMM_K:
-        raise cv2.error(f"{len(x)} pixels cannot fit a {_GMM_K}-component colour model")
-    x64 = x.astype(np.float64)
-    if start is not None and (start[0, :_GMM_K] > 0).any():
-        first = _log_components(x64, start).argmax(axis=1).astype(np.int32)
-    else:
-        first = _split_clusters(x, _GMM_K)
-    criteria = (cv2.TERM_CRITERIA_MAX_ITER, 10, 0.0)
-    _, comp, _ = cv2.kmeans(x, _GMM_K, first.reshape(-1, 1), criteria, 1,
-                            cv2.KMEANS_USE_INITIAL_LABELS)
-    return _learn_gmm(x64, comp.reshape(-1))
-
-
-def _log_components(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
-    """(N, 5) log of weight x density of each component of a (1, 65) GMM at (N, 3)
-    float64 pixels (-inf for empty components)."""
-    m = np.asarray(model, np.float64).reshape(-1)
-    weights, means = m[:_GMM_K], m[_GMM_K:4 * _GMM_K].reshape(_GMM_K, 3)
-    covs = m[4 * _GMM_K:].reshape(_GMM_K, 3, 3) + np.eye(3) * 1e-2
-    out = np.full((len(pixels), _GMM_K), -np.inf)
-    for k in np.flatnonzero(weights > 0):
-        d = pixels - means[k]
-        maha = np.einsum("ij,ij->i", d @ np.linalg.inv(covs[k]), d)  # d @ inv: BLAS
-        out[:, k] = (np.log(weights[k]) - 0.5 * maha
-                     - 0.5 * np.log((2 * np.pi) ** 3 * np.linalg.det(covs[k])))
-    return out
-
-
-def _split_clusters(x: np.ndarray, k: int) -> np.ndarray:
-    """(N,) int32 labels of ``k`` clusters of (N, 3) float pixels: the cluster whose
-    colours spread most (largest covariance eigenvalue) is split at its mean across its
-    main axis, until there are ``k`` (fewer when the pixels are too uniform)."""
-    labels = np.zeros(len(x), np.int32)
-    for new in range(1, k):
-        best, spread, axis, centre = -1, 0.0, None, None
-        for c in range(new):
-            pts = x[labels == c]
-            if len(pts) < 2:
-                continue
-            mean = pts.mean(axis=0)
-            values, vectors = np.linalg.eigh(np.cov(pts, rowvar=False))
-            if values[-1] > spread:
-                best, spread, axis, centre = c, float(values[-1]), vectors[:, -1], mean
-        if best < 0:
-            break
-        members = np.flatnonzero(labels == best)
-        labels[members[(x[members] - centre) @ axis > 0]] = new
-    return labels
-
-
-def _learn_gmm(x: np.ndarray, comp: np.ndarray) -> np.ndarray:
-    """OpenCV's GMM learning (``GMM::endLearning``): weight, mean and covariance of each
-    component's pixels, with white noise (0.01) added to a singular covariance."""
-    model = np.zeros((1, 65), np.float64)
-    weights = model[0, :_GMM_K]
-    means = model[0, _GMM_K:4 * _GMM_K].reshape(_GMM_K, 3)
-    covs = model[0, 4 * _GMM_K:].reshape(_GMM_K, 3, 3)
-    for c in range(_GMM_K):
-        pts = x[comp == c]
-        if len(pts) == 0:
-            continue
-        weights[c] = len(pts) / len(x)
-        means[c] = pts.mean(axis=0)
-        covs[c] = pts.T @ pts / len(pts) - np.outer(means[c], means[c])
-        if np.linalg.det(covs[c]) <= np.finfo(np.float64).eps:
-            covs[c] += 0.01 * np.eye(3)
-    return model
+    return fit_gmm(image[fg]), fit_gmm(image[~fg])
 
 
 def _with_strips(bgr: np.ndarray, seeds: np.ndarray, strips):
@@ -643,29 +514,6 @@ def _request_box(req: PromptRequest, w: int, h: int) -> tuple[float, float, floa
 def _int_box(box) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = box
     return int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2))
-
-
-def _gmm_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
-    """Likelihood of (N, 3) float64 pixels under an OpenCV GrabCut GMM (1, 65) array."""
-    return np.exp(_log_components(pixels, model)).sum(axis=1)
-
-
-def _colour_confidence(bgr, mask, fgd, bgd) -> float:
-    """Mean posterior P(foreground | colour) over the mask's pixels (0 for an empty mask)."""
-    if not mask.any():
-        return 0.0
-    px = bgr[mask].astype(np.float64)
-    if len(px) > 1000:  # a subsample gives the same mean at a fraction of the cost
-        px = px[:: len(px) // 1000]
-    return float(_posterior(px, fgd, bgd).mean())
-
-
-def _posterior(pixels: np.ndarray, fgd, bgd) -> np.ndarray:
-    """P(foreground | colour) of (N, 3) BGR pixels under GrabCut's two GMMs (equal
-    priors), (N,) float64."""
-    px = np.asarray(pixels, np.float64)
-    lf, lb = _gmm_likelihood(px, fgd), _gmm_likelihood(px, bgd)
-    return (lf + 1e-300) / (lf + lb + 2e-300)
 
 
 def _area_agreement(mask: np.ndarray, prior: np.ndarray | None, box) -> float:

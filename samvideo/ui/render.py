@@ -1,4 +1,7 @@
-"""Images the page shows: JPEG frames and the preview's transparent mask layer."""
+"""Images the page shows: JPEG frames and the preview's transparent mask layer.
+
+:func:`jpeg` also encodes the frames of ``--live --preview``'s MJPEG stream.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ from samvideo.results import FrameResult
 
 
 def jpeg(rgb: np.ndarray, *, quality: int = 90) -> bytes:
-    """Encode an (H, W, 3) uint8 RGB frame as JPEG bytes."""
+    """JPEG bytes of an (H, W, 3) uint8 RGB frame; ``quality`` is OpenCV's 1..100."""
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]),
-                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError(f"JPEG encoding failed for a frame of shape {rgb.shape}")
     return buf.tobytes()

@@ -18,6 +18,9 @@ input, 403 outside the root, 404 missing, 409 busy, 413 upload too large):
 ``/api/run/{id}/frame/{i}.jpg``            GET     a finished run's overlay frame
 ``/api/run/{id}/download/{kind}``          GET     overlay, masks (zip), coco, npz, ...
 =========================================  ======  ======================================
+
+:func:`listen_on` and :class:`ServerThread` also serve ``--live --preview``'s MJPEG
+stream (:mod:`samvideo.preview`), so the project has one HTTP stack.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import contextlib
 import ipaddress
 import itertools
 import socket
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -88,18 +92,27 @@ def bind_socket(host: str, port: int, *, allow_remote: bool = False) -> socket.s
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} is not within 0..65535")
     try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+        return listen_on(host, port)
     except socket.gaierror as exc:
         raise ValueError(f"host {host!r} cannot be resolved: {exc.strerror}") from None
-    family, _, _, _, address = infos[0]
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def listen_on(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 = any free port), without
+    :func:`bind_socket`'s checks; OSError (socket.gaierror for a name that does not
+    resolve) when the address cannot be had."""
+    family, _, _, _, address = socket.getaddrinfo(host.strip("[]"), port,
+                                                  type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(64)
-    except OSError as exc:
+    except OSError:
         sock.close()
-        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise
     return sock
 
 
@@ -115,6 +128,41 @@ def serve(app: ASGIApp, sock: socket.socket) -> None:
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+class ServerThread:
+    """Serve ``app`` on the listening ``sock`` with uvicorn in a daemon thread, for a
+    server inside another program (the live preview) until :meth:`stop`.
+
+    It prints nothing and leaves the program's logging and signal handlers alone
+    (uvicorn installs signal handlers only in the main thread); a client left open
+    never keeps the process alive.
+    """
+
+    def __init__(self, app: ASGIApp, sock: socket.socket, *, name: str,
+                 grace_s: float = 1.0) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # the program's logging stays as it is
+            log_level="critical",  # library code prints nothing, not even a bad request
+            access_log=False,  # no line per request
+            lifespan="off",  # the app has nothing to start up or shut down
+            timeout_graceful_shutdown=grace_s,  # a client that stopped reading cannot hold stop()
+        )
+        self._server = uvicorn.Server(config)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._server.run, args=([sock],), name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop accepting, give open responses ``grace_s`` to end, then cancel them;
+        wait up to ``timeout_s`` for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout_s)
+        self._sock.close()
 
 
 # -- request guards --------------------------------------------------------------------

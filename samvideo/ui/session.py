@@ -1,10 +1,13 @@
 """What the browser UI works on: the open video, previews, and tracking jobs.
 
-Everything goes through the library's own path: previews are one
-:meth:`samvideo.tracker.Tracker.step` on the chosen frame (the segmenter's ``encode``
-and ``predict``, the tracker's mask choice and clean-up), and a tracking job is
-:func:`samvideo.pipeline.run` with the prompts written as a ``--prompts`` file, so the
-page's results are exactly those of ``samvideo track --prompts`` with the same file.
+Everything goes through the library's own path, the one frame loop
+(:func:`samvideo.loop.frame_loop`): a preview is that loop over the chosen frame alone
+(the segmenter's ``encode`` and ``predict``, the tracker's mask choice and clean-up), and
+a tracking job is a :class:`samvideo.run.Run` with the prompts written as a
+``--prompts`` file, so the page's results are exactly those of ``samvideo track
+--prompts`` with the same file. The page's frames come from a
+:class:`~samvideo.video.frames.FrameStore`, which follows the reader's rules: frame
+``i`` on the page is frame ``i`` the tracker sees.
 """
 
 from __future__ import annotations
@@ -26,13 +29,21 @@ import numpy as np
 from PIL import Image
 
 from samvideo.annotate import MaskAnnotator
-from samvideo.pipeline import RunOptions, check_prompts, run
-from samvideo.prompts import ObjectPrompt, load_prompts_file
+from samvideo.loop import EveryFrame, PromptFeed, frame_loop
+from samvideo.prompts import (
+    ObjectPrompt,
+    check_prompts,
+    load_prompts_file,
+    prompt_from_json,
+    prompts_to_json,
+)
 from samvideo.results import FrameResult, ObjectResult
+from samvideo.run import FileOptions, Run
 from samvideo.segmenters.base import Segmenter
 from samvideo.tracker import Tracker, TrackerConfig
-from samvideo.ui.frames import FrameStore
 from samvideo.ui.render import jpeg, mask_layer_png
+from samvideo.video import Frame
+from samvideo.video.frames import FrameStore
 
 #: What a run writes; ``davis`` and ``jsonl`` are always added (the review reads them).
 UI_EXPORTS = ("video", "davis", "jsonl", "coco", "npz")
@@ -102,33 +113,14 @@ class Video:
 def prompts_from_json(objects: Any, *, frame: int | None = None) -> list[ObjectPrompt]:
     """Prompts from the page's JSON (the prompts-file ``objects`` list); ``frame`` sets
     every object's frame. ValueError names the bad field."""
-    from samvideo.prompts import _object_from_json  # the prompts file's own parser
-
     if not isinstance(objects, list):
         raise ValueError(f"objects = {objects!r}: must be a list")
     out = []
     for i, obj in enumerate(objects):
         if frame is not None and isinstance(obj, dict):
             obj = {**obj, "frame": frame}
-        out.append(_object_from_json(obj, f"objects[{i}]"))
+        out.append(prompt_from_json(obj, f"objects[{i}]"))
     return out
-
-
-def prompts_to_json(prompts: Sequence[ObjectPrompt]) -> dict:
-    """The ``--prompts`` file content for ``prompts``."""
-    objects = []
-    for p in prompts:
-        obj: dict[str, Any] = {"id": p.object_id, "frame": p.frame_index}
-        if p.box is not None:
-            obj["box"] = [_num(v) for v in p.box]
-        obj["points"] = [[_num(x), _num(y)] for x, y in p.points]
-        obj["neg_points"] = [[_num(x), _num(y)] for x, y in p.neg_points]
-        objects.append(obj)
-    return {"objects": objects}
-
-
-def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else float(v)
 
 
 class RunRecord:
@@ -199,16 +191,13 @@ class RunRecord:
 
 
 class TrackJob:
-    """:func:`samvideo.pipeline.run` in a background thread, stoppable at any frame."""
+    """A :class:`~samvideo.run.Run` iterated in a background thread, stoppable at any
+    frame through its :class:`~samvideo.stop.Stop`."""
 
-    def __init__(self, record: RunRecord, segmenter: Segmenter, options: RunOptions,
-                 segmenter_info: dict) -> None:
+    def __init__(self, record: RunRecord, tracking: Run) -> None:
         self.record = record
-        self._segmenter = segmenter
-        self._options = options
-        self._segmenter_info = segmenter_info
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="samvideo-ui-job", daemon=True)
+        self._run = tracking
+        self._thread = threading.Thread(target=self._work, name="samvideo-ui-job", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -218,7 +207,7 @@ class TrackJob:
         and ``run.json`` says ``interrupted``)."""
         if not self.record.done:
             self.record.state = "stopping"
-        self._cancel.set()
+        self._run.stop.set("stopped from the page")
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -228,17 +217,13 @@ class TrackJob:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def _on_frame(self, result: FrameResult, info: Any) -> None:
-        self.record.add(result)  # written by the sinks already
-        if self._cancel.is_set():  # pipeline.run treats this as Ctrl-C: interrupted
-            raise KeyboardInterrupt
-
-    def _run(self) -> None:
+    def _work(self) -> None:
         record = self.record
         try:
-            summary = run(record.video.source, record.prompts, self._segmenter, self._options,
-                          on_frame=self._on_frame, segmenter_info=self._segmenter_info)
-            record.state = summary.status
+            with self._run:
+                for result in self._run:
+                    record.add(result)  # written by the sinks already
+            record.state = self._run.summary.status
         except BaseException as exc:  # reported to the page
             record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
@@ -248,11 +233,9 @@ class TrackJob:
 class UiState:
     """The server's state: one open video, its runs, at most one running job."""
 
-    def __init__(self, config: UiConfig, segmenter: Segmenter, *,
-                 segmenter_info: dict | None = None) -> None:
+    def __init__(self, config: UiConfig, segmenter: Segmenter) -> None:
         self.config = config
         self.segmenter = segmenter
-        self.segmenter_info = dict(segmenter_info or {})
         self.video: Video | None = None
         self.runs: dict[int, RunRecord] = {}
         self.job: TrackJob | None = None
@@ -313,13 +296,11 @@ class UiState:
         if prompts:
             prompts, _ = check_prompts(prompts, info)
         t0 = time.perf_counter()
-        result = FrameResult(frame, video.store.times[frame], [], rgb)
-        if prompts:
-            tracker = Tracker(self.segmenter, config=self.config.tracker)
-            tracker.add_prompts(prompts)
-            with self._preview_lock:  # one preview at a time: the segmenter is shared
-                result = tracker.step(rgb, frame_index=frame, time_s=video.store.times[frame],
-                                      embedding=self._embed(video, frame, rgb))
+        here = Frame(frame, video.store.times[frame], frame, rgb)
+        tracker = Tracker(self.segmenter, config=self.config.tracker)
+        with self._preview_lock:  # one preview at a time: the segmenter is shared
+            (result,) = frame_loop(EveryFrame([here], batch=1), tracker, PromptFeed(prompts),
+                                   encode=lambda frames: [self._embed(video, frames[0])])
         ms = (time.perf_counter() - t0) * 1000
         return {
             "frame": frame,
@@ -328,12 +309,13 @@ class UiState:
             "mask_png": mask_layer_png(result, rgb.shape[:2]),
         }
 
-    def _embed(self, video: Video, frame: int, rgb: np.ndarray) -> Any:
+    def _embed(self, video: Video, frame: Frame) -> Any:
+        """The frame's embedding, kept for the next preview of the same frame."""
         cached = self._embedding
-        if cached is not None and cached[:2] == (video.video_id, frame):
+        if cached is not None and cached[:2] == (video.video_id, frame.index):
             return cached[2]
-        embedding = self.segmenter.encode([rgb])[0]
-        self._embedding = (video.video_id, frame, embedding)
+        embedding = self.segmenter.encode([frame.rgb])[0]
+        self._embedding = (video.video_id, frame.index, embedding)
         return embedding
 
     # -- tracking ----------------------------------------------------------------------
@@ -354,13 +336,13 @@ class UiState:
             record = RunRecord(self._next_run, video, folder, prompts)
             self._next_run += 1
             exports = tuple(dict.fromkeys((*self.config.exports, "davis", "jsonl")))
-            options = RunOptions(
+            options = FileOptions(
                 output=record.output, exports=exports, batch=self.config.batch,
-                annotator=self.config.annotator, config=self.config.tracker,
+                annotator=self.config.annotator, tracker=self.config.tracker,
                 inputs={"ui": True, "source": video.label, "prompts_file": str(prompts_file),
                         "prompts": prompts_to_json(prompts)["objects"]},
             )
-            self.job = TrackJob(record, self.segmenter, options, self.segmenter_info)
+            self.job = TrackJob(record, Run(video.source, prompts, self.segmenter, options))
             self.runs[record.run_id] = record
             self.job.start()
             return record

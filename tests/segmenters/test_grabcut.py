@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 from samvideo.masks import box_to_mask, expand_box, mask_iou, warp_mask
-from samvideo.segmenters import GrabCutSegmenter, PromptRequest, Segmenter, build_segmenter
-from samvideo.segmenters.grabcut import _fit_gmm, _gmm_likelihood, _posterior
+from samvideo.segmenters import (
+    GrabCutConfig,
+    GrabCutSegmenter,
+    PromptRequest,
+    Segmenter,
+    build_segmenter,
+)
+from samvideo.segmenters.gmm import fit_gmm, gmm_likelihood, posterior
 from tests.helpers import make_frames, square_box
 
 SHAPE = (240, 320)
@@ -86,8 +92,8 @@ def test_needs_a_box_or_a_click():
 ])
 def test_options_are_checked(option, value, message):
     with pytest.raises(ValueError, match=message):
-        GrabCutSegmenter(**{option: value})
-    assert np.isfinite(GrabCutSegmenter(max_side=64).max_side)
+        GrabCutConfig(**{option: value})
+    assert np.isfinite(GrabCutSegmenter(GrabCutConfig(max_side=64)).config.max_side)
 
 
 # -- the first frame: the user's box is tight ------------------------------------------
@@ -120,7 +126,7 @@ def test_every_line_of_a_tight_box_crosses_the_first_mask():
     box = (60.0, 80.0, 260.0, 160.0)
     masks = {}
     for tight in (-1, 0.05):
-        seg = GrabCutSegmenter(tight_box=tight)
+        seg = GrabCutSegmenter(GrabCutConfig(tight_box=tight))
         (cand,) = seg.predict(seg.encode([image])[0], [PromptRequest.make(box)])
         masks[tight] = cand.masks[0]
     rows, cols = _lines_crossed(masks[-1], box)
@@ -161,11 +167,11 @@ def _tracked_crop():
 def test_the_band_around_a_lagging_prior_does_not_teach_the_background(colour):
     image, labels = _tracked_crop()
     sample = np.vstack([_noise((30, 60, 210), 768, 5), _noise((40, 210, 230), 256, 6)])
-    seg = GrabCutSegmenter(colour=colour)
-    fgd, bgd = seg._tracked_models(image, labels.copy(), _fit_gmm(sample), sample)
+    seg = GrabCutSegmenter(GrabCutConfig(colour=colour))
+    fgd, bgd = seg._tracked_models(image, labels.copy(), fit_gmm(sample), sample)
     yellow_front = image[:, 24:32].reshape(-1, 3)
-    assert _posterior(yellow_front, fgd, bgd).mean() > 0.9
-    assert _posterior(image[:, :24].reshape(-1, 3), fgd, bgd).mean() < 0.1
+    assert posterior(yellow_front, fgd, bgd).mean() > 0.9
+    assert posterior(image[:, :24].reshape(-1, 3), fgd, bgd).mean() < 0.1
 
 
 def test_first_plus_core_learns_how_the_object_looks_now():
@@ -174,15 +180,15 @@ def test_first_plus_core_learns_how_the_object_looks_now():
     image, labels = _tracked_crop()
     image[:, 40:] = _noise((130, 70, 130), 64 * 24, 7).reshape(64, 24, 3)  # purple core
     sample = _noise((30, 60, 210), 1024, 5)
-    first_fgd = _fit_gmm(sample)
+    first_fgd = fit_gmm(sample)
     now = image[:, 40:].reshape(-1, 3)
-    posterior = {}
+    posteriors = {}
     for colour in ("first", "first+core"):
         cv2.setRNGSeed(1234)
-        models = GrabCutSegmenter(colour=colour)._tracked_models(image, labels.copy(),
-                                                                 first_fgd, sample)
-        posterior[colour] = _posterior(now, *models).mean()
-    assert posterior["first+core"] > 0.95 and posterior["first"] < 0.8
+        seg = GrabCutSegmenter(GrabCutConfig(colour=colour))
+        models = seg._tracked_models(image, labels.copy(), first_fgd, sample)
+        posteriors[colour] = posterior(now, *models).mean()
+    assert posteriors["first+core"] > 0.95 and posteriors["first"] < 0.8
 
 
 # -- tracked frames: a lost part grows back ---------------------------------------------
@@ -211,7 +217,7 @@ def test_a_lost_part_next_to_the_mask_grows_back(regrow):
     With ``regrow`` the arm's object-coloured pixels are the cut's to decide and it comes
     back whole; the green patch, as near but not object-coloured, stays out."""
     image, truth, square = _square_with_arm()
-    seg = GrabCutSegmenter(regrow=regrow)
+    seg = GrabCutSegmenter(GrabCutConfig(regrow=regrow))
     memory: dict = {}
     emb = seg.encode([image])[0]
     seg.predict(emb, [PromptRequest.make((60, 50, 276, 250), memory=memory)])
@@ -280,7 +286,7 @@ def test_colour_models_are_the_same_whatever_the_random_state():
     models = []
     for seed in (1, 1234):
         cv2.setRNGSeed(seed)
-        models.append(_fit_gmm(pixels))
+        models.append(fit_gmm(pixels))
     np.testing.assert_array_equal(models[0], models[1])
 
 
@@ -288,7 +294,7 @@ def test_colour_model_finds_five_separate_colours_as_grabcut_does():
     """Weights, means and covariances land where the five colours are, in OpenCV's
     (1, 65) layout, and the likelihood equals that of OpenCV's own fit."""
     pixels, centres, counts = _five_colour_pixels(np.random.default_rng(0))
-    model = _fit_gmm(pixels)
+    model = fit_gmm(pixels)
     assert model.shape == (1, 65) and model.dtype == np.float64
     weights, means = model[0, :5], model[0, 5:20].reshape(5, 3)
     covs = model[0, 20:].reshape(5, 3, 3)
@@ -305,14 +311,14 @@ def test_colour_model_finds_five_separate_colours_as_grabcut_does():
     cv2.grabCut(image, labels, None, np.zeros((1, 65), np.float64), opencv, 0,
                 cv2.GC_INIT_WITH_MASK)
     probe = pixels[::7].astype(np.float64)
-    np.testing.assert_allclose(_gmm_likelihood(probe, model), _gmm_likelihood(probe, opencv),
+    np.testing.assert_allclose(gmm_likelihood(probe, model), gmm_likelihood(probe, opencv),
                                rtol=1e-6)
 
 
 def test_colour_model_of_one_colour_and_of_too_few_pixels():
-    flat = _fit_gmm(np.full((50, 3), 90, np.uint8))
+    flat = fit_gmm(np.full((50, 3), 90, np.uint8))
     assert flat[0, :5].sum() == pytest.approx(1.0)
     k = int(np.argmax(flat[0, :5]))
     np.testing.assert_allclose(flat[0, 20 + 9 * k: 29 + 9 * k].reshape(3, 3), 0.01 * np.eye(3))
     with pytest.raises(cv2.error, match="4 pixels"):
-        _fit_gmm(np.zeros((4, 3), np.uint8))
+        fit_gmm(np.zeros((4, 3), np.uint8))

@@ -21,8 +21,8 @@ from samvideo.masks import mask_to_box
 from samvideo.segmenters import GrabCutSegmenter
 from samvideo.tracker import Tracker
 from samvideo.ui import bind_socket, check_host, is_loopback
-from samvideo.ui.frames import FrameStore
 from samvideo.ui.session import prompts_from_json
+from samvideo.video.frames import FrameStore
 from tests.helpers import SAMPLES
 from tests.ui.conftest import MOVING, REPO, assert_same_masks, cli_masks, sample_prompts
 

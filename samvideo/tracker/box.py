@@ -42,16 +42,14 @@ a restored tracker continues exactly as the original would (``--resume``).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
 import numpy as np
 
 from samvideo.masks import (
-    PostProcess,
     anchor_box,
     back_project,
     box_iou,
@@ -67,162 +65,24 @@ from samvideo.masks import (
 from samvideo.motion import (
     Box,
     FlowWarp,
-    KalmanBoxFilter,
-    StaticBox,
     flow_warp,
     make_motion_model,
-    motion_from_state_dict,
     to_gray,
 )
-from samvideo.prompts import ObjectPrompt
+from samvideo.prompts import ObjectPrompt, prompt_from_json, prompt_to_json
 from samvideo.results import FrameResult, ObjectResult
 from samvideo.segmenters.base import Candidates, PromptRequest, Segmenter
+from samvideo.tracker.config import TrackerConfig
+from samvideo.tracker.state import (
+    TrackedObject,
+    config_dict,
+    copy_tree,
+    object_dict,
+    object_from_dict,
+)
 
 #: ``state_dict()["format"]``; bumped when the layout changes.
-STATE_FORMAT = "samvideo.tracker/1"
-
-
-@dataclass(frozen=True)
-class TrackerConfig:
-    """Every threshold of the policy, with the reason for its default."""
-
-    #: ``"kalman"`` or ``"none"`` (``--no-motion``: no Kalman filter and no optical
-    #: flow; the last mask and its box, unmoved, are the next prompt).
-    motion: str = "kalman"
-    #: carry the previous mask onto the frame with optical flow (with ``motion="kalman"``).
-    #: Flow follows articulated and erratic motion that a box filter cannot.
-    flow: bool = True
-    #: re-prompt with the user's clicks when the mask is doubtful (``--no-reprompt``).
-    reprompt: bool = True
-    #: a chosen mask scoring below this is doubtful: ask again with box + clicks. SAM's
-    #: predicted IoU is above 0.85 on clean frames and GrabCut's colour score above
-    #: 0.7; below 0.6 both mark real trouble.
-    reprompt_below: float = 0.6
-    #: below this (after re-prompting) the mask is hopeless: the object is lost at
-    #: once. An empty mask beats a wrong one.
-    lost_below: float = 0.3
-    #: this many doubtful frames in a row make the object lost: a mask that stays
-    #: doubtful for that long is usually on something else.
-    lost_after: int = 5
-    #: a mask whose area grows by more than this factor against the last good one, or
-    #: whose box overlaps the prediction less than ``min_box_iou``, is a jump (a leak
-    #: into the background, or a jump onto something else). Shrinking is not a jump:
-    #: it is usually the object going behind something.
-    max_area_change: float = 2.0
-    min_box_iou: float = 0.3
-    #: mask choice = ``score_weight`` * segmenter score + (1 - score_weight) * IoU of
-    #: the mask's box with the prompt box. SAMURAI weighs motion 0.25: the score is
-    #: the better signal, the motion breaks ties between SAM's nested candidates.
-    score_weight: float = 0.75
-    #: colour-histogram similarity (1 - Bhattacharyya distance, HSV) of a mask with the
-    #: object (the better of the first and the recent good masks) below which the mask
-    #: is hopeless: it shows something else. Good DAVIS masks score above 0.5 with the
-    #: first frame; background pieces and occluders score well under 0.3.
-    min_appearance: float = 0.3
-    #: the recent-appearance histogram follows good masks at this rate per frame
-    #: (slow lighting and pose changes; 0.1 ≈ the last ten frames).
-    appearance_rate: float = 0.1
-    #: while lost, the search box (the last good size around the coasting centre) grows
-    #: by this fraction of that size per lost frame, up to ``max_search_growth``: the
-    #: object may have moved off the coasting path, the longer the further.
-    search_growth: float = 0.25
-    max_search_growth: float = 3.0
-    #: a mask whose area differs from the last good area by more than this factor is
-    #: reported but does not teach the size / appearance models, and its box is
-    #: corrected to the known size (:func:`~samvideo.masks.anchor_box`) before it feeds
-    #: the motion model: a partly hidden object's box shrinks towards the visible part
-    #: and would bend the trajectory and slow the velocity down.
-    measure_area_change: float = 1.3
-    #: a mask smaller than this fraction of the good area does not feed the motion
-    #: model at all (it coasts): a sliver's box and flow are dominated by whatever
-    #: hides the rest of the object
-    measure_min_area: float = 0.3
-    #: with optical flow, the object's centre is integrated from the flow of its
-    #: visible pixels (right even while it slides behind something) and pulled by this
-    #: gain per steady frame towards its mask box's centre: small enough that a
-    #: partly hidden object's lagging box barely bends it, large enough to undo the
-    #: flow's drift within ten frames
-    flow_box_gain: float = 0.2
-    #: to re-acquire, a candidate needs this score, this colour similarity, and an area
-    #: between ``reacquire_min_area`` and ``max_area_change`` times the last good area
-    #: (an object coming out from behind something shows a part first).
-    reacquire_above: float = 0.5
-    reacquire_appearance: float = 0.5
-    reacquire_min_area: float = 0.3
-    #: while lost, pixels whose colour is at least this object-like (back-projection of
-    #: the object / surroundings histograms) form the blobs that prompt the search.
-    blob_threshold: float = 0.5
-    #: with optical flow, prior pixels whose flow is within this many frame pixels of
-    #: the background's (a homography fitted to the flow around the object) are
-    #: background stuck to the mask, and the segmenter is told so (GrabCut: sure
-    #: background, on the tracked frame and on its re-prompt): a wall the first box
-    #: took, a fence of the object's colour stay still while the object moves, and
-    #: colour alone keeps them for good. Only while the object moves against the
-    #: background and they are the lesser part of the mask
-    #: (:meth:`~samvideo.motion.FlowWarp.still_part`, which gives the figures for
-    #: other thresholds). DAVIS J&F off / on: 0.587 / 0.622 on the train clips, 0.457 /
-    #: 0.550 on the same clips played backwards (``tools/eval_davis.py --reverse``);
-    #: hockey (the fence) 0.32 -> 0.68. 0 = off
-    still_below: float = 0.5
-    #: hand the previous mask, moved by the motion, to the segmenter as a prior.
-    use_prior: bool = True
-    #: SAM: feed the previous frame's low-res logits as ``mask_input``. Off by default:
-    #: the logits sit where the object was, not where it is.
-    sam_mask_input: bool = False
-    postprocess: PostProcess = field(default_factory=PostProcess)
-
-    def __post_init__(self) -> None:
-        if self.motion not in ("kalman", "none"):
-            raise ValueError(f"motion={self.motion!r}: choose 'kalman' or 'none'")
-        for name in ("reprompt_below", "lost_below", "reacquire_above", "score_weight",
-                     "flow_box_gain", "measure_min_area",
-                     "min_appearance", "appearance_rate", "reacquire_appearance",
-                     "reacquire_min_area", "blob_threshold"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}={value!r} must be within [0, 1]")
-        for name in ("max_area_change", "measure_area_change"):
-            if getattr(self, name) < 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be at least 1")
-        if self.still_below < 0:
-            raise ValueError(f"still_below={self.still_below!r} must be at least 0")
-        if self.lost_after < 1:
-            raise ValueError(f"lost_after={self.lost_after!r} must be at least 1")
-
-    @property
-    def uses_flow(self) -> bool:
-        return self.flow and self.motion == "kalman"
-
-
-@dataclass
-class _Object:
-    """Everything the tracker remembers about one object."""
-
-    object_id: int
-    motion: KalmanBoxFilter | StaticBox
-    #: user clicks relative to the user's box: (u, v) in box units, label 1/0
-    rel_points: np.ndarray
-    rel_labels: np.ndarray
-    last_mask: np.ndarray | None = None
-    last_box: Box | None = None
-    last_logits: np.ndarray | None = None
-    good_area: float = 0.0
-    good_size: tuple[float, float] = (0.0, 0.0)
-    weak_run: int = 0
-    lost_for: int = 0
-    #: HSV histograms: the object on its prompted frame, the recent good masks, and the
-    #: surroundings of the prompted mask (for back-projection while searching)
-    hist_first: np.ndarray | None = None
-    hist_recent: np.ndarray | None = None
-    hist_around: np.ndarray | None = None
-    #: the whole object's box as last measured (XYXY); while the mask is partial it is
-    #: moved by the object's optical flow, so the motion model sees the true motion
-    full_box: Box | None = None
-    memory: dict = field(default_factory=dict)
-
-    @property
-    def lost(self) -> bool:
-        return self.lost_for > 0
+STATE_FORMAT = "samvideo.tracker/2"
 
 
 @dataclass
@@ -259,7 +119,7 @@ class Tracker:
     ) -> None:
         self.segmenter = segmenter
         self.config = config or TrackerConfig()
-        self._objects: dict[int, _Object] = {}
+        self._objects: dict[int, TrackedObject] = {}
         self._pending: dict[int, list[ObjectPrompt]] = {}
         self._next_index = 0
         self._prev_gray: np.ndarray | None = None
@@ -361,7 +221,7 @@ class Tracker:
         chosen: dict[int, _Choice] = {}
         for p, cand in zip(prompted.values(), candidates[: len(prompted)], strict=True):
             chosen[p.object_id] = self._start(p, cand, memories[p.object_id])
-        weak: list[_Object] = []
+        weak: list[TrackedObject] = []
         for o, cand in zip(tracked, candidates[len(prompted):], strict=True):
             plan = plans[o.object_id]
             choice = self._judge(o, rgb, self._choose(cand, plan.box, "tracking"), plan)
@@ -383,12 +243,12 @@ class Tracker:
                 results.append(self._settle(obj, rgb, choice, plans[object_id], index, t))
         return results
 
-    def _ordered(self) -> list[_Object]:
+    def _ordered(self) -> list[TrackedObject]:
         return [self._objects[i] for i in sorted(self._objects)]
 
     # -- planning -----------------------------------------------------------------------
 
-    def _plan(self, o: _Object, rgb: np.ndarray, gray, shape) -> _Plan:
+    def _plan(self, o: TrackedObject, rgb: np.ndarray, gray, shape) -> _Plan:
         """Predict the box; move the previous mask onto this frame (or, while lost,
         look for object-coloured blobs in the widening search box)."""
         h, w = shape
@@ -405,29 +265,29 @@ class Tracker:
         pbox = mask_to_box(prior) if prior is not None else None
         box = predicted if pbox is None or self.config.motion == "none" else pbox
         still = None
-        if flow is not None and self.config.still_below > 0:
-            still = flow.still_part(o.last_mask, below=self.config.still_below)
+        if flow is not None and self.config.still is not None:
+            still = flow.still_part(o.last_mask, self.config.still)
         return _Plan(predicted, box, prior, flow, still)
 
-    def _moved_prior(self, o: _Object, gray, predicted: Box):
+    def _moved_prior(self, o: TrackedObject, gray, predicted: Box):
         """The previous mask moved onto this frame, and the flow that moved it (or None):
         by optical flow when on (and the previous frame is known), else by the Kalman
         box, or unmoved without motion."""
         if self.config.motion == "none":
             return o.last_mask, None
         if self.config.uses_flow and self._prev_gray is not None and gray is not None:
-            moved = flow_warp(self._prev_gray, gray, o.last_mask)
+            moved = flow_warp(self._prev_gray, gray, o.last_mask, self.config.flow)
             if moved is not None and moved.mask.any():
                 return moved.mask, moved
         return warp_mask(o.last_mask, o.last_box, predicted), None
 
-    def _track_request(self, o: _Object, plan: _Plan) -> PromptRequest:
+    def _track_request(self, o: TrackedObject, plan: _Plan) -> PromptRequest:
         logits = None if o.lost or not self.config.sam_mask_input else o.last_logits
         return PromptRequest(np.asarray(plan.box, np.float32), np.zeros((0, 2), np.float32),
                              np.zeros(0, np.int32), prior_mask=plan.prior, prior_logits=logits,
                              memory=o.memory, background=plan.background)
 
-    def _search_box(self, o: _Object, predicted: Box, shape) -> Box:
+    def _search_box(self, o: TrackedObject, predicted: Box, shape) -> Box:
         """Where to look for a lost object: its last good size, grown with time, around
         the coasting centre."""
         cfg = self.config
@@ -438,7 +298,7 @@ class Tracker:
         half_w, half_h = gw * grow / 2, gh * grow / 2
         return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), shape[1], shape[0])
 
-    def _find_blob(self, o: _Object, rgb: np.ndarray, search: Box) -> np.ndarray | None:
+    def _find_blob(self, o: TrackedObject, rgb: np.ndarray, search: Box) -> np.ndarray | None:
         """The object-coloured blob of the search box most likely to be the object: a
         plausible size (at least ``reacquire_min_area`` of the good area, at most
         ``max_area_change`` times it), then the largest, then the nearest to the centre.
@@ -481,8 +341,9 @@ class Tracker:
         """A user prompt: (re)start the object from the best candidate."""
         box = p.points_box()
         rel, labels = _relative_points(p, box)
-        self._objects[p.object_id] = _Object(
-            p.object_id, make_motion_model(self.config.motion, box), rel, labels, memory=memory
+        self._objects[p.object_id] = TrackedObject(
+            p.object_id, make_motion_model(self.config.motion, box, self.config.kalman), rel,
+            labels, memory=memory
         )
         k = int(np.argmax(cand.scores))
         mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.1))
@@ -499,20 +360,20 @@ class Tracker:
         mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.25))
         return _Choice(mask, float(cand.scores[k]), _logit(cand, k), state)
 
-    def _judge(self, o: _Object, rgb: np.ndarray, c: _Choice, plan: _Plan) -> _Choice:
+    def _judge(self, o: TrackedObject, rgb: np.ndarray, c: _Choice, plan: _Plan) -> _Choice:
         """Fill in the choice's appearance similarity and whether it jumps."""
         c.appearance = self._appearance(o, rgb, c.mask)
         c.jump = self._is_jump(o, c.mask, plan.box)
         return c
 
-    def _appearance(self, o: _Object, rgb: np.ndarray, mask: np.ndarray) -> float:
+    def _appearance(self, o: TrackedObject, rgb: np.ndarray, mask: np.ndarray) -> float:
         if o.hist_first is None:
             return 1.0
         hist = colour_histogram(rgb, mask)
         return max(histogram_similarity(hist, o.hist_first),
                    histogram_similarity(hist, o.hist_recent))
 
-    def _is_jump(self, o: _Object, mask: np.ndarray, expected: Box) -> bool:
+    def _is_jump(self, o: TrackedObject, mask: np.ndarray, expected: Box) -> bool:
         area = float(mask.sum())
         if area == 0:
             return True
@@ -532,7 +393,7 @@ class Tracker:
         """Order answers: not hopeless, then not doubtful, then score x appearance."""
         return (not self._hopeless(c), not self._doubtful(c), c.score * c.appearance)
 
-    def _reprompt(self, embedding, rgb, weak: list[_Object], plans, chosen, shape) -> None:
+    def _reprompt(self, embedding, rgb, weak: list[TrackedObject], plans, chosen, shape) -> None:
         """Ask again with box + the user's clicks re-projected into the box; keep the
         new answer when it ranks better."""
         requests = [self._reprompt_request(o, plans[o.object_id], shape) for o in weak]
@@ -543,7 +404,7 @@ class Tracker:
             if self._rank(new) > self._rank(chosen[o.object_id]):
                 chosen[o.object_id] = new
 
-    def _reprompt_request(self, o: _Object, plan: _Plan, shape) -> PromptRequest:
+    def _reprompt_request(self, o: TrackedObject, plan: _Plan, shape) -> PromptRequest:
         h, w = shape
         box = plan.box
         pts, labels = _project_points(o.rel_points, o.rel_labels, box, w, h)
@@ -557,7 +418,7 @@ class Tracker:
 
     # -- deciding -----------------------------------------------------------------------
 
-    def _settle(self, o: _Object, rgb, c: _Choice, plan: _Plan, index, t) -> ObjectResult:
+    def _settle(self, o: TrackedObject, rgb, c: _Choice, plan: _Plan, index, t) -> ObjectResult:
         """Decide tracking / reprompted / predicted / lost for a tracked object."""
         cfg = self.config
         if o.lost:
@@ -579,7 +440,7 @@ class Tracker:
             return self._accept(o, rgb, held, plan, index, t, teach=False)
         return self._accept(o, rgb, c, plan, index, t, teach=False)
 
-    def _reacquired(self, o: _Object, c: _Choice) -> bool:
+    def _reacquired(self, o: TrackedObject, c: _Choice) -> bool:
         cfg = self.config
         area = float(c.mask.sum())
         if area == 0 or c.score < cfg.reacquire_above or c.appearance < cfg.reacquire_appearance:
@@ -587,7 +448,7 @@ class Tracker:
         ratio = area / o.good_area if o.good_area > 0 else 1.0
         return cfg.reacquire_min_area <= ratio <= cfg.max_area_change
 
-    def _accept_prompt(self, o: _Object, rgb, c: _Choice, index, t) -> ObjectResult:
+    def _accept_prompt(self, o: TrackedObject, rgb, c: _Choice, index, t) -> ObjectResult:
         """The mask of a user prompt: restart the motion, size and appearance models."""
         box = mask_to_box(c.mask)
         if box is None:  # a prompt that gave nothing: keep the prompt's box, lost
@@ -602,7 +463,7 @@ class Tracker:
         o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
         return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
 
-    def _accept(self, o: _Object, rgb, c: _Choice, plan: _Plan, index, t, *,
+    def _accept(self, o: TrackedObject, rgb, c: _Choice, plan: _Plan, index, t, *,
                 teach: bool) -> ObjectResult:
         """Report a mask; feed the motion model (its box corrected when the mask is much
         smaller than the object, e.g. partly hidden); let a steady good mask teach the
@@ -628,7 +489,7 @@ class Tracker:
         o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
         return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
 
-    def _full_box(self, o: _Object, mask: np.ndarray, box: Box, steady: bool,
+    def _full_box(self, o: TrackedObject, mask: np.ndarray, box: Box, steady: bool,
                   plan: _Plan) -> Box:
         """The whole object's box, which feeds the motion model.
 
@@ -650,7 +511,7 @@ class Tracker:
             w, h = box[2] - box[0], box[3] - box[1]
         return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
-    def _mark_lost(self, o: _Object, predicted: Box, score, index, t) -> ObjectResult:
+    def _mark_lost(self, o: TrackedObject, predicted: Box, score, index, t) -> ObjectResult:
         o.lost_for += 1
         o.weak_run = 0
         shape = self.frame_size or (1, 1)
@@ -664,19 +525,19 @@ class Tracker:
         A tree of dicts and lists whose leaves are JSON scalars (str, int, float, bool,
         None) or numpy arrays (masks (H, W) bool, histograms float32, Kalman matrices
         float64, the previous frame's luma (H, W) uint8, whatever the segmenter keeps in
-        an object's ``memory``). Arrays are copies. The layout is described in
-        :data:`STATE_FORMAT`'s notes in the README; restore it with
+        an object's ``memory``). Arrays are copies. ``format`` is :data:`STATE_FORMAT`;
+        ``pending`` holds prompts in the prompts-file form. Restore it with
         :meth:`load_state_dict` into a tracker built with the same segmenter and config.
         """
         return {
             "format": STATE_FORMAT,
-            "config": _config_dict(self.config),
+            "config": config_dict(self.config),
             "next_index": self._next_index,
             "frame_size": None if self.frame_size is None else list(self.frame_size),
-            "prev_gray": _copy_tree(self._prev_gray),
-            "pending": [_prompt_dict(p) for i in sorted(self._pending)
+            "prev_gray": copy_tree(self._prev_gray),
+            "pending": [prompt_to_json(p) for i in sorted(self._pending)
                         for p in self._pending[i]],
-            "objects": [_object_dict(o) for o in self._ordered()],
+            "objects": [object_dict(o) for o in self._ordered()],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -689,17 +550,17 @@ class Tracker:
             raise ValueError(f"tracker state format {state.get('format')!r} is not "
                              f"{STATE_FORMAT!r}")
         saved = state["config"]
-        if saved != _config_dict(self.config):
-            diff = sorted(k for k in saved if saved[k] != _config_dict(self.config).get(k))
+        if saved != config_dict(self.config):
+            diff = sorted(k for k in saved if saved[k] != config_dict(self.config).get(k))
             raise ValueError(f"tracker state was saved with another configuration "
                              f"(differs in {', '.join(diff) or 'fields'})")
         self._next_index = int(state["next_index"])
         size = state["frame_size"]
         self.frame_size = None if size is None else (int(size[0]), int(size[1]))
-        self._prev_gray = _copy_tree(state["prev_gray"])
+        self._prev_gray = copy_tree(state["prev_gray"])
         self._pending = {}
-        self.add_prompts([_prompt_from_dict(d) for d in state["pending"]])
-        self._objects = {int(d["object_id"]): _object_from_dict(d) for d in state["objects"]}
+        self.add_prompts([prompt_from_json(d, "saved prompt") for d in state["pending"]])
+        self._objects = {int(d["object_id"]): object_from_dict(d) for d in state["objects"]}
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -745,66 +606,3 @@ def _mask_centre(mask: np.ndarray) -> np.ndarray:
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return np.array([x + 0.5, y + 0.5])
-
-
-def _copy_tree(value: Any) -> Any:
-    """A deep copy of a tree of dicts / lists / tuples (as lists) / arrays / scalars."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, dict):
-        return {k: _copy_tree(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_copy_tree(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return copy.deepcopy(value)
-
-
-def _config_dict(config: TrackerConfig) -> dict:
-    return _copy_tree(asdict(config))
-
-
-def _prompt_dict(p: ObjectPrompt) -> dict:
-    return {"object_id": p.object_id, "frame_index": p.frame_index,
-            "box": None if p.box is None else [float(v) for v in p.box],
-            "points": [[float(x), float(y)] for x, y in p.points],
-            "neg_points": [[float(x), float(y)] for x, y in p.neg_points]}
-
-
-def _prompt_from_dict(d: dict) -> ObjectPrompt:
-    box = None if d["box"] is None else tuple(float(v) for v in d["box"])
-    return ObjectPrompt(int(d["object_id"]), box,
-                        tuple(tuple(float(v) for v in q) for q in d["points"]),
-                        tuple(tuple(float(v) for v in q) for q in d["neg_points"]),
-                        int(d["frame_index"]))
-
-
-_OBJECT_ARRAYS = ("rel_points", "rel_labels", "last_mask", "last_logits", "hist_first",
-                  "hist_recent", "hist_around")
-
-
-def _object_dict(o: _Object) -> dict:
-    d = {name: _copy_tree(getattr(o, name)) for name in _OBJECT_ARRAYS}
-    d.update(object_id=o.object_id, motion=_copy_tree(o.motion.state_dict()),
-             last_box=None if o.last_box is None else [float(v) for v in o.last_box],
-             full_box=None if o.full_box is None else [float(v) for v in o.full_box],
-             good_area=float(o.good_area), good_size=[float(v) for v in o.good_size],
-             weak_run=o.weak_run, lost_for=o.lost_for, memory=_copy_tree(o.memory))
-    return d
-
-
-def _object_from_dict(d: dict) -> _Object:
-    box = d["last_box"]
-    o = _Object(int(d["object_id"]), motion_from_state_dict(_copy_tree(d["motion"])),
-                _copy_tree(d["rel_points"]), _copy_tree(d["rel_labels"]))
-    for name in _OBJECT_ARRAYS[2:]:
-        setattr(o, name, _copy_tree(d[name]))
-    o.last_box = None if box is None else tuple(float(v) for v in box)
-    o.full_box = None if d["full_box"] is None else tuple(float(v) for v in d["full_box"])
-    o.good_area = float(d["good_area"])
-    o.good_size = (float(d["good_size"][0]), float(d["good_size"][1]))
-    o.weak_run, o.lost_for = int(d["weak_run"]), int(d["lost_for"])
-    o.memory = _copy_tree(d["memory"])
-    return o

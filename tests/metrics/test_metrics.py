@@ -32,7 +32,7 @@ from samvideo.metrics import (
 
 H, W = 480, 854  # DAVIS 480p
 
-DAVIS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-train"
+DAVIS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "davis2016-train"
 
 
 # --------------------------------------------------------------------------------------

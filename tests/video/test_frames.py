@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samvideo.ui.frames import FrameStore
 from samvideo.video import VideoReader
+from samvideo.video.frames import FrameStore
 from tests.helpers import SAMPLES, make_frames
 
 
@@ -68,3 +68,50 @@ def test_out_of_range_names_the_frame():
     store = FrameStore(SAMPLES / "moving" / "video.mp4")
     with pytest.raises(IndexError, match="frame 48 is out of range"):
         store.frame(48)
+
+
+def reader_by_index(source) -> tuple[dict[int, np.ndarray], set[int]]:
+    """The reader's frames by source index, and the indices it reports skipped."""
+    with VideoReader(source) as reader:
+        frames = {f.index: f.rgb for f in reader}
+        skipped = {s.first + k for s in reader.skipped for k in range(s.count)}
+    return frames, skipped
+
+
+def check_follows_reader(source) -> FrameStore:
+    """Every frame the reader delivers is the store's frame of that index, pixel for
+    pixel; every index the reader skipped is absent from the store."""
+    frames, skipped = reader_by_index(source)
+    store = FrameStore(source, cache_mb=1)
+    assert store.count >= max(frames) + 1
+    for i in sorted(frames, reverse=True):  # backwards: most reads seek
+        assert np.array_equal(store.frame(i), frames[i]), f"frame {i} differs from the reader's"
+    for i in skipped & set(range(store.count)):
+        with pytest.raises(RuntimeError, match=f"frame {i} "):
+            store.frame(i)
+    store.close()
+    return store
+
+
+def test_a_size_change_is_scaled_as_the_reader_scales_it(tmp_path):
+    from tests.damaged import gradient_frames, size_change_ts
+
+    path = size_change_ts(tmp_path / "sizes.ts", gradient_frames(12),
+                          gradient_frames(12, width=128, height=96))
+    store = check_follows_reader(path)
+    assert store.frame(20).shape == (120, 160, 3)
+
+
+def test_a_damaged_packet_leaves_the_frames_the_reader_gives(tmp_path):
+    from tests.damaged import encode_h264, garble_packet, gradient_frames
+
+    clean = encode_h264(tmp_path / "clean.mp4", gradient_frames(36))
+    check_follows_reader(garble_packet(clean, tmp_path / "garbled.mp4", 15))
+
+
+def test_a_frames_folder_with_another_size_and_a_broken_image(tmp_path):
+    for i, rgb in enumerate(make_frames(6)):
+        Image.fromarray(rgb if i != 3 else rgb[::2, ::2]).save(tmp_path / f"{i:03d}.png")
+    (tmp_path / "004.png").write_bytes(b"not a png")
+    store = check_follows_reader(tmp_path)
+    assert store.frame(3).shape == store.frame(0).shape

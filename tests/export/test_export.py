@@ -1,11 +1,9 @@
 """Every export read back by the client that people use it with: pycocotools for COCO
-RLE, a copy of TrackEval's KITTI MOTS reader, Pillow for DAVIS PNGs as the DAVIS
+RLE, TrackEval's KITTI MOTS dataset class for MOTS, Pillow for DAVIS PNGs as the DAVIS
 evaluation code reads them, numpy for NPZ, PyAV for the overlay's timing and audio."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 import subprocess
@@ -14,6 +12,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+import trackeval
 from PIL import Image
 from pycocotools import mask as mask_utils
 
@@ -108,39 +107,52 @@ def test_coco_rle_decodes_to_exactly_the_png_masks(two_objects):
         assert set(np.unique(labels[frame])) - {0} == ids
 
 
-def trackeval_kitti_mots(text: str) -> dict[str, list[list[str]]]:
-    """TrackEval's reading of a KITTI MOTS file (``_BaseDataset._load_simple_text_file``
-    with ``force_delimiters=' '``): rows of strings keyed by the timestep column."""
-    fp = io.StringIO(text)
-    dialect = csv.Sniffer().sniff(fp.read(10240), delimiters=" ")
-    dialect.skipinitialspace = True
-    fp.seek(0)
-    read: dict[str, list[list[str]]] = {}
-    for row in csv.reader(fp, dialect):
-        if row[-1] in "":
-            row = row[:-1]
-        read.setdefault(row[0], []).append(row)
-    return read
+def trackeval_kitti_mots(out, labels, work):
+    """TrackEval's KITTI MOTS dataset over samvideo's ``masks.mots.txt``, laid out as it
+    reads a tracker (``trackers/samvideo/data/0000.txt``), with a ground truth written
+    here from the PNG label maps (``gt/label_02/0000.txt``, id 1000 + object id)."""
+    (work / "gt" / "label_02").mkdir(parents=True)
+    (work / "trackers" / "samvideo" / "data").mkdir(parents=True)
+    lines = []
+    for t, frame in labels.items():
+        for i in sorted(set(np.unique(frame).tolist()) - {0}):
+            rle = mask_utils.encode(np.asfortranarray(frame == i))
+            lines.append(f"{t} {1000 + i} 1 {frame.shape[0]} {frame.shape[1]} "
+                         f"{rle['counts'].decode()}\n")
+    (work / "gt" / "label_02" / "0000.txt").write_text("".join(lines))
+    shutil.copy(out / "masks.mots.txt", work / "trackers" / "samvideo" / "data" / "0000.txt")
+    # SEQ_INFO rather than a seqmap file: TrackEval's seqmap reader sniffs the dialect on
+    # the lines after the first, so it cannot read a one-sequence seqmap.
+    return trackeval.datasets.KittiMOTS({
+        "GT_FOLDER": str(work / "gt"), "TRACKERS_FOLDER": str(work / "trackers"),
+        "CLASSES_TO_EVAL": ["car"], "SEQ_INFO": {"0000": len(labels)}, "PRINT_CONFIG": False})
 
 
-def test_mots_reads_as_trackeval_reads_it(two_objects):
-    text = (two_objects / "masks.mots.txt").read_text()
-    read = trackeval_kitti_mots(text)
+def test_mots_reads_as_trackeval_reads_it(two_objects, tmp_path):
     labels = pngs(two_objects)
-    for t in range(48):  # KittiMOTS._load_raw_file: timesteps str(t) for t in range(n)
-        rows = read.get(str(t), [])
-        dets = [{"size": [int(r[3]), int(r[4])], "counts": r[5].encode("UTF-8")} for r in rows]
-        ids = np.atleast_1d([r[1] for r in rows]).astype(int)
-        classes = np.atleast_1d([r[2] for r in rows]).astype(int)
-        assert set(classes) <= {1}
+    dataset = trackeval_kitti_mots(two_objects, labels, tmp_path)
+    # Loading raises TrackEvalException on overlapping masks and on frames past the end.
+    raw = dataset.get_raw_seq_data("samvideo", "0000")
+    assert raw["num_timesteps"] == 48
+    for t in range(48):
+        ids = raw["tracker_ids"][t]
+        assert set(raw["tracker_classes"][t]) <= {1}
         assert sorted(ids) == sorted(1000 + int(i) for i in set(np.unique(labels[t])) - {0})
-        for det, track_id in zip(dets, ids, strict=True):
+        for det, track_id in zip(raw["tracker_dets"][t], ids, strict=True):
             np.testing.assert_array_equal(mask_utils.decode(det).astype(bool),
                                           labels[t] == track_id - 1000)
-        merged = dets[0] if dets else None  # TrackEval refuses overlapping masks
-        for det in dets[1:]:
-            assert mask_utils.area(mask_utils.merge([merged, det], intersect=True)) == 0
-            merged = mask_utils.merge([merged, det], intersect=False)
+    quiet = {"PRINT_CONFIG": False}
+    evaluator = trackeval.Evaluator({
+        **quiet, "USE_PARALLEL": False, "PRINT_RESULTS": False, "TIME_PROGRESS": False,
+        "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False})
+    metrics = [trackeval.metrics.HOTA(quiet), trackeval.metrics.CLEAR(quiet),
+               trackeval.metrics.Identity(quiet)]
+    results, messages = evaluator.evaluate([dataset], metrics)
+    assert messages == {"KittiMOTS": {"samvideo": "Success"}}
+    car = results["KittiMOTS"]["samvideo"]["0000"]["car"]
+    assert np.mean(car["HOTA"]["HOTA"]) == 1.0  # TrackEval scores the file as the PNGs
+    assert car["CLEAR"]["MOTA"] == 1.0 and car["CLEAR"]["IDSW"] == 0
+    assert car["Identity"]["IDF1"] == 1.0
 
 
 def test_npz_holds_the_label_maps_boxes_and_scores(two_objects):

@@ -7,6 +7,7 @@ import pytest
 
 from samvideo.masks import box_to_mask, expand_box, mask_iou
 from samvideo.metrics import list_mask_files, read_mask
+from samvideo.motion import StillConfig
 from samvideo.prompts import ObjectPrompt, load_prompts_file
 from samvideo.segmenters.base import PromptRequest
 from samvideo.segmenters.grabcut import GrabCutSegmenter
@@ -331,7 +332,7 @@ def test_state_dict_refuses_another_configuration():
 
 
 @pytest.mark.parametrize(("option", "value"), [
-    ("min_appearance", 1.5), ("max_area_change", 0.5), ("lost_after", 0), ("still_below", -1),
+    ("min_appearance", 1.5), ("max_area_change", 0.5), ("lost_after", 0),
 ])
 def test_config_values_are_checked(option, value):
     with pytest.raises(ValueError, match=f"{option}={value}"):
@@ -385,21 +386,21 @@ def _object_and_wall(n: int) -> tuple[list[np.ndarray], list[np.ndarray], tuple]
     return frames, truths, (50, 90, 140, 150)
 
 
-@pytest.mark.parametrize("still_below", [0.0, 0.5])
-def test_background_the_first_mask_took_is_cut_away_as_the_object_moves(still_below):
+@pytest.mark.parametrize("still", [None, StillConfig()])
+def test_background_the_first_mask_took_is_cut_away_as_the_object_moves(still):
     """The user's box takes a red wall next to the object; colour alone keeps it for
-    good. It stays still while the object moves, and with ``still_below`` (optical flow
+    good. It stays still while the object moves, and with ``still`` (optical flow
     against the background's motion) the tracker cuts it away."""
     frames, truths, box = _object_and_wall(14)
     wall = np.zeros((240, 320), bool)
     wall[90:150, 50:80] = True
-    tracker = Tracker(GrabCutSegmenter(), config=TrackerConfig(still_below=still_below))
+    tracker = Tracker(GrabCutSegmenter(), config=TrackerConfig(still=still))
     first = tracker.init(frames[0], [ObjectPrompt(1, box=box)])[1].mask
     assert first[wall].mean() > 0.9  # the first cut took the wall
     for t in range(1, 14):
         mask = tracker.step(frames[t])[1].mask
     assert mask[truths[13]].mean() > 0.9
-    if still_below:
+    if still:
         assert mask[wall].mean() < 0.1
     else:
         assert mask[wall].mean() > 0.9

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from samvideo.cli import main
-from samvideo.pipeline import RunOptions, run
 from samvideo.prompts import ObjectPrompt
+from samvideo.run import FileOptions, run
 from samvideo.segmenters import GrabCutSegmenter
 from samvideo.video import Frame, SourceTimeout, VideoReader
 from tests.damaged import (
@@ -157,11 +157,11 @@ class _StallingReader(VideoReader):
 
 
 def test_stalled_source_times_out_and_keeps_its_frames(clips, tmp_path, monkeypatch):
-    monkeypatch.setattr("samvideo.pipeline.VideoReader", _StallingReader)
+    monkeypatch.setattr("samvideo.run.VideoReader", _StallingReader)
     t0 = time.monotonic()
     try:
         summary = run(clips["web"], [ObjectPrompt(1, FIRST_BOX)], GrabCutSegmenter(),
-                      RunOptions(tmp_path, exports=("jsonl", "davis"), timeout=1.0))
+                      FileOptions(tmp_path, exports=("jsonl", "davis"), timeout_s=1.0))
     finally:
         _StallingReader.release.set()
     assert time.monotonic() - t0 < 10

@@ -1,0 +1,7 @@
+"""``python -m samvideo.cli``: the ``samvideo`` command."""
+
+import sys
+
+from samvideo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,213 @@
+"""The ``samvideo`` command's arguments (argparse): sub-commands, their options, and
+the checks of single values; what the options mean is in each ``help``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from fractions import Fraction
+
+from samvideo import __version__
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+class _Ordered(argparse.Action):
+    """Collect --box / --point / --neg-point in command-line order (points belong to
+    the box before them)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        items = list(getattr(namespace, "prompt_items", None) or [])
+        kind = {"--box": "box", "--point": "point", "--neg-point": "neg_point"}[option_string]
+        items.append((kind, values))
+        namespace.prompt_items = items
+
+
+def _parse(text: str, kind: type, noun: str):
+    """``kind(text)``, or an argparse error saying that ``text`` is not ``noun``."""
+    try:
+        return kind(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+
+
+def _check(ok: bool, text: str, rule: str) -> None:
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r} must be {rule}")
+
+
+def _positive_int(text: str) -> int:
+    value = _parse(text, int, "a whole number")
+    _check(value >= 1, text, "at least 1")
+    return value
+
+
+def _fraction(text: str) -> Fraction:
+    value = _parse(text, Fraction, "a rate like 24 or 30000/1001")
+    _check(value > 0, text, "positive")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _parse(text, int, "a port number")
+    _check(0 <= value <= 65535, text, "within 0..65535")
+    return value
+
+
+def _seconds(text: str) -> float | None:
+    value = _parse(text, float, "a number of seconds")
+    _check(value >= 0 and value != float("inf"), text, "a finite number >= 0 (0 = no limit)")
+    return value or None
+
+
+def _unit_float(text: str) -> float:
+    value = _parse(text, float, "a number")
+    _check(0.0 <= value <= 1.0, text, "within [0, 1]")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from samvideo.annotate import OVERLAY_STYLES
+
+    parser = _Parser(prog="samvideo", description="Track objects through a video with SAM.")
+    parser.add_argument("--version", action="version", version=f"samvideo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("track", help="track objects through a video")
+    t.add_argument("source", help="video file, folder of JPEG/PNG frames, or - for a video "
+                                   "piped on standard input")
+    t.add_argument("--box", action=_Ordered, metavar="X1,Y1,X2,Y2",
+                   help="object box on the first frame, XYXY pixels (repeat for more objects)")
+    t.add_argument("--point", action=_Ordered, metavar="X,Y",
+                   help="foreground click for the object of the last --box")
+    t.add_argument("--neg-point", action=_Ordered, metavar="X,Y",
+                   help="background click for the object of the last --box")
+    t.add_argument("--prompts", metavar="FILE.json", help="objects with boxes/points per frame")
+    t.add_argument("--select", action="store_true",
+                   help="draw the boxes / click the points on the first frame in a window")
+    add_model_options(t)
+    t.add_argument("--batch", type=_positive_int, default=None,
+                   help="frames per encoder call (default: 4 on CUDA, 1 on CPU)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the SAM encoder")
+    t.add_argument("--reference", action="store_true",
+                   help="SAM exactly as SamPredictor computes it (slower; for checking)")
+    t.add_argument("-o", "--output", default="samvideo_out", metavar="DIR")
+    t.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in -o DIR (same arguments otherwise)")
+    t.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="give up when the source delivers no frame for this long "
+                        "(default 30; 0 = wait forever)")
+    t.add_argument("--export", default="video,davis,jsonl",
+                   help="comma list of: video, davis, davis-binary, cutout, jsonl, coco, npz, "
+                        "mots")
+    t.add_argument("--overlay-style", default="all", choices=OVERLAY_STYLES)
+    t.add_argument("--opacity", type=_unit_float, default=0.45, help="mask tint opacity")
+    t.add_argument("--max-frames", type=_positive_int, default=None)
+    t.add_argument("--start", default=None, metavar="FRAME|TIME",
+                   help="first source frame to track: a frame number (120) or a time (2.5s, "
+                        "1:30); outputs keep source frame numbers, --box is on this frame")
+    t.add_argument("--end", default=None, metavar="FRAME|TIME",
+                   help="stop before this source frame number or time")
+    t.add_argument("--fps", type=_fraction, default=None,
+                   help="frame rate of a frames folder (default 24)")
+    t.add_argument("--no-motion", action="store_true",
+                   help="no Kalman filter: the last mask box is the next prompt")
+    t.add_argument("--no-reprompt", action="store_true",
+                   help="never re-prompt with the user's clicks")
+    add_settings_options(t)
+    t.add_argument("--auto", action="store_true",
+                   help="find the objects to track with SAM's segment-everything on the first "
+                        "frame (SAM models only; instead of --box / --point / --prompts)")
+    t.add_argument("--max-objects", type=_positive_int, default=None, metavar="N",
+                   help="with --auto: track at most N objects, the largest (default 10)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    live = t.add_argument_group("live sources (cameras /dev/videoN or camera:N, stream URLs "
+                                "rtsp:// rtmp:// http(s):// udp:// tcp://, or --live)")
+    live.add_argument("--live", action="store_true",
+                      help="real-time mode for a file (plays at its own rate) or - (stdin); "
+                           "implied for cameras and URLs")
+    live.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
+                      help="stop a live run after this much stream time")
+    live.add_argument("--preview", default=None, metavar="[HOST:]PORT",
+                      help="serve the live overlay as MJPEG over HTTP (default host 127.0.0.1)")
+    live.add_argument("--show", action="store_true", help="show the live overlay in a window")
+    live.add_argument("--watch-prompts", default=None, metavar="FILE.json",
+                      help="re-select objects during a live run: each change of this prompts "
+                           "file (re)starts its objects on the next frame")
+
+    w = sub.add_parser("weights", help="list, download or verify SAM checkpoints")
+    wsub = w.add_subparsers(dest="weights_command", required=True, parser_class=_Parser)
+    wsub.add_parser("list", help="official checkpoints and which are cached")
+    d = wsub.add_parser("download", help="download a checkpoint into the cache")
+    d.add_argument("name", help="vit_h, vit_l or vit_b")
+    d.add_argument("--mirror", default=None,
+                   help="base URL to fetch from (default $SAMVIDEO_WEIGHTS_MIRROR or Meta's)")
+    d.add_argument("--quiet", action="store_true")
+    v = wsub.add_parser("verify", help="check a checkpoint file's size and MD5")
+    v.add_argument("path")
+
+    e = sub.add_parser("eval", help="J&F of predicted masks against ground truth (DAVIS)")
+    e.add_argument("pred_dir")
+    e.add_argument("gt_dir")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    u = sub.add_parser("ui", help="a local browser page to prompt, track and review")
+    u.add_argument("--host", default=None,
+                   help="address to listen on (default 127.0.0.1; another address serves "
+                        "the files under --root to whoever reaches it)")
+    u.add_argument("--port", type=_port, default=8765, help="TCP port (0 = any free port)")
+    u.add_argument("--root", default=".", metavar="DIR",
+                   help="only videos under this folder can be opened (default: current folder)")
+    u.add_argument("--max-upload-mb", type=_positive_int, default=500, metavar="MB")
+    u.add_argument("--workdir", default=None, metavar="DIR",
+                   help="keep uploads and run outputs here (default: a temporary folder, "
+                        "removed on exit)")
+    add_model_options(u)
+    add_settings_options(u)
+    return parser
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """The options that choose and load the segmenter (:func:`samvideo.segmenters.load_model`)."""
+    from samvideo.segmenters import MODEL_NAMES
+
+    p.add_argument("--model", default="auto", choices=MODEL_NAMES,
+                   help="segmenter (auto: best cached SAM checkpoint, else GrabCut)")
+    p.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint file")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+
+
+def add_settings_options(p: argparse.ArgumentParser) -> None:
+    """``--config`` / ``--set``: the tracker's and GrabCut's settings (:mod:`samvideo.settings`)."""
+    p.add_argument("--config", metavar="FILE.json", default=None,
+                   help='settings by section, e.g. {"tracker": {"lost_after": 8}, '
+                        '"grabcut": {"max_side": 400}}')
+    p.add_argument("--set", dest="settings", action="append", default=[],
+                   metavar="SECTION.NAME=VALUE",
+                   help="one setting, e.g. tracker.lost_after=8 or grabcut.max_side=400 "
+                        "(repeat; after --config)")
+
+
+#: options whose value may start with "-" (a negative coordinate), which argparse would
+#: otherwise take for an option: "--box -5,10,40,60" reads as "--box=-5,10,40,60"
+_COORDINATE_OPTIONS = ("--box", "--point", "--neg-point")
+
+
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in _COORDINATE_OPTIONS and token[:1] == "-" and token[1:2] in \
+                set("0123456789."):
+            out[-1] = f"{out[-1]}={token}"
+            continue
+        out.append(token)
+    return out

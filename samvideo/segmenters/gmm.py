@@ -1,0 +1,113 @@
+"""GrabCut's colour models: OpenCV's 5-component Gaussian mixtures in its (1, 65) float64
+layout (5 weights, 5 BGR means, 5 row-major 3 x 3 covariances), fitted as ``cv2.grabCut``
+fits them but without randomness, and the posteriors they give."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+GMM_K = 5  # OpenCV's GrabCut uses 5 Gaussian components per model
+
+
+def fit_gmm(pixels: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """OpenCV's (1, 65) float64 GrabCut GMM (5 weights, 5 BGR means, 5 row-major 3 x 3
+    covariances) of (N, 3) pixels, N >= 5, fitted as ``cv2.grabCut`` does (k-means, 10
+    rounds, then one Gaussian per cluster) but started without randomness: from the
+    components of ``start`` (a (1, 65) GMM, each pixel to its likeliest component) when
+    given, else from a split of the colours along their widest axis (Orchard & Bouman
+    1991, as in the GrabCut paper). OpenCV's own start is k-means++, random: whole
+    sequences would hang on its seed.
+
+    Raises cv2.error with fewer than 5 pixels (as ``cv2.grabCut`` does)."""
+    x = np.asarray(pixels, np.float32).reshape(-1, 3)  # cv2.kmeans takes float32
+    if len(x) < GMM_K:
+        raise cv2.error(f"{len(x)} pixels cannot fit a {GMM_K}-component colour model")
+    x64 = x.astype(np.float64)
+    if start is not None and (start[0, :GMM_K] > 0).any():
+        first = log_components(x64, start).argmax(axis=1).astype(np.int32)
+    else:
+        first = split_clusters(x, GMM_K)
+    criteria = (cv2.TERM_CRITERIA_MAX_ITER, 10, 0.0)
+    _, comp, _ = cv2.kmeans(x, GMM_K, first.reshape(-1, 1), criteria, 1,
+                            cv2.KMEANS_USE_INITIAL_LABELS)
+    return learn_gmm(x64, comp.reshape(-1))
+
+
+def log_components(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """(N, 5) log of weight x density of each component of a (1, 65) GMM at (N, 3)
+    float64 pixels (-inf for empty components)."""
+    m = np.asarray(model, np.float64).reshape(-1)
+    weights, means = m[:GMM_K], m[GMM_K:4 * GMM_K].reshape(GMM_K, 3)
+    covs = m[4 * GMM_K:].reshape(GMM_K, 3, 3) + np.eye(3) * 1e-2
+    out = np.full((len(pixels), GMM_K), -np.inf)
+    for k in np.flatnonzero(weights > 0):
+        d = pixels - means[k]
+        maha = np.einsum("ij,ij->i", d @ np.linalg.inv(covs[k]), d)  # d @ inv: BLAS
+        out[:, k] = (np.log(weights[k]) - 0.5 * maha
+                     - 0.5 * np.log((2 * np.pi) ** 3 * np.linalg.det(covs[k])))
+    return out
+
+
+def split_clusters(x: np.ndarray, k: int) -> np.ndarray:
+    """(N,) int32 labels of ``k`` clusters of (N, 3) float pixels: the cluster whose
+    colours spread most (largest covariance eigenvalue) is split at its mean across its
+    main axis, until there are ``k`` (fewer when the pixels are too uniform)."""
+    labels = np.zeros(len(x), np.int32)
+    for new in range(1, k):
+        best, spread, axis, centre = -1, 0.0, None, None
+        for c in range(new):
+            pts = x[labels == c]
+            if len(pts) < 2:
+                continue
+            mean = pts.mean(axis=0)
+            values, vectors = np.linalg.eigh(np.cov(pts, rowvar=False))
+            if values[-1] > spread:
+                best, spread, axis, centre = c, float(values[-1]), vectors[:, -1], mean
+        if best < 0:
+            break
+        members = np.flatnonzero(labels == best)
+        labels[members[(x[members] - centre) @ axis > 0]] = new
+    return labels
+
+
+def learn_gmm(x: np.ndarray, comp: np.ndarray) -> np.ndarray:
+    """OpenCV's GMM learning (``GMM::endLearning``): weight, mean and covariance of each
+    component's pixels, with white noise (0.01) added to a singular covariance."""
+    model = np.zeros((1, 65), np.float64)
+    weights = model[0, :GMM_K]
+    means = model[0, GMM_K:4 * GMM_K].reshape(GMM_K, 3)
+    covs = model[0, 4 * GMM_K:].reshape(GMM_K, 3, 3)
+    for c in range(GMM_K):
+        pts = x[comp == c]
+        if len(pts) == 0:
+            continue
+        weights[c] = len(pts) / len(x)
+        means[c] = pts.mean(axis=0)
+        covs[c] = pts.T @ pts / len(pts) - np.outer(means[c], means[c])
+        if np.linalg.det(covs[c]) <= np.finfo(np.float64).eps:
+            covs[c] += 0.01 * np.eye(3)
+    return model
+
+
+def gmm_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """Likelihood of (N, 3) float64 pixels under an OpenCV GrabCut GMM (1, 65) array."""
+    return np.exp(log_components(pixels, model)).sum(axis=1)
+
+
+def colour_confidence(bgr, mask, fgd, bgd) -> float:
+    """Mean posterior P(foreground | colour) over the mask's pixels (0 for an empty mask)."""
+    if not mask.any():
+        return 0.0
+    px = bgr[mask].astype(np.float64)
+    if len(px) > 1000:  # a subsample gives the same mean at a fraction of the cost
+        px = px[:: len(px) // 1000]
+    return float(posterior(px, fgd, bgd).mean())
+
+
+def posterior(pixels: np.ndarray, fgd, bgd) -> np.ndarray:
+    """P(foreground | colour) of (N, 3) BGR pixels under GrabCut's two GMMs (equal
+    priors), (N,) float64."""
+    px = np.asarray(pixels, np.float64)
+    lf, lb = gmm_likelihood(px, fgd), gmm_likelihood(px, bgd)
+    return (lf + 1e-300) / (lf + lb + 2e-300)
