@@ -135,6 +135,8 @@ class PromptFeed:
         self.moved: list[tuple[ObjectPrompt, int]] = []
         #: why prompts from ``sources`` were refused (one line each)
         self.rejected: list[str] = []
+        #: object id -> name, from the prompts that name their object
+        self.names: dict[int, str] = {p.object_id: p.name for p in prompts if p.name}
 
     @property
     def next_frame(self) -> int | None:
@@ -153,8 +155,16 @@ class PromptFeed:
                     self.rejected.append(str(exc))
                     continue
                 self._now.append(q)
+                if q.name:
+                    self.names[q.object_id] = q.name
                 taken += 1
         return taken
+
+    def name(self, result: FrameResult) -> FrameResult:
+        """Give the result's objects the names their prompts gave them (in place)."""
+        for obj in result.objects:
+            obj.name = self.names.get(obj.object_id, obj.name)
+        return result
 
     def due(self, index: int) -> list[ObjectPrompt]:
         """The prompts to apply on source frame ``index`` (which is being segmented)."""
@@ -287,7 +297,10 @@ class _Ahead:
             yield entry
 
     def close(self) -> None:
-        """Stop; wait (boundedly) for a batch in flight, then let the daemon thread go (a
-        thread waiting for the source ends when the source is closed)."""
+        """Stop; wait (boundedly, and not once ``halt`` hurries) for a batch in flight,
+        then let the daemon thread go (a thread waiting for the source ends when the
+        source is closed)."""
         self._stop.set()
-        handoff.drain(self._queue, self._thread, _ENCODER_CLOSE_S, lambda: self._encoding)
+        halt = self._halt  # asked twice (hurried): the batch in flight is not waited for
+        handoff.drain(self._queue, self._thread, _ENCODER_CLOSE_S,
+                      lambda: self._encoding and not (halt is not None and halt.hurried))

@@ -39,6 +39,7 @@ class ObjectPrompt:
         points: foreground clicks (x, y).
         neg_points: background clicks (x, y).
         frame_index: the source frame this prompt is given on (0 = first frame).
+        name: what the object is ("player 7"), written to every export; None: unnamed.
     """
 
     object_id: int
@@ -46,6 +47,7 @@ class ObjectPrompt:
     points: tuple[Point, ...] = ()
     neg_points: tuple[Point, ...] = ()
     frame_index: int = 0
+    name: str | None = None
 
     def points_box(self) -> Box:
         """The box that holds every foreground point, or ``box`` when given."""

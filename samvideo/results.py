@@ -28,6 +28,8 @@ class ObjectResult:
             or the motion model's predicted box while lost; None when nothing is known.
         score: confidence in [0, 1] (SAM's predicted IoU, or the GrabCut score).
         state: one of :data:`STATES`.
+        name: the object's name from its prompt (``--name``, the prompts file's
+            ``name``), or None.
     """
 
     frame_index: int
@@ -37,6 +39,7 @@ class ObjectResult:
     box_xyxy: tuple[float, float, float, float] | None
     score: float
     state: str
+    name: str | None = None
 
     @property
     def area(self) -> int:
@@ -45,15 +48,17 @@ class ObjectResult:
     def to_json(self) -> dict:
         """The ``tracks.jsonl`` record (no mask)."""
         box = None if self.box_xyxy is None else [round(float(v), 2) for v in self.box_xyxy]
-        return {
+        record = {
             "frame": self.frame_index,
             "time": round(self.time_s, 6),
             "object_id": self.object_id,
+            "name": self.name,
             "bbox_xyxy": box,
             "score": round(float(self.score), 4),
             "state": self.state,
             "area": self.area,
         }
+        return record
 
 
 @dataclass

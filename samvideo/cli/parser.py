@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     t.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in -o DIR (same arguments otherwise)")
+    t.add_argument("--save-every", type=_seconds, default=10.0, metavar="SECONDS",
+                   help="checkpoint the outputs and the tracker this often, so that a killed "
+                        "run (even SIGKILL) is continued by --resume from there (default 10; "
+                        "0 = never)")
     t.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                    help="give up when the source delivers no frame for this long "
                         "(default 30; 0 = wait forever)")

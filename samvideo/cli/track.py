@@ -48,7 +48,8 @@ def track(args) -> int:
         output=Path(args.output), exports=exports, overwrite=args.overwrite,
         max_frames=args.max_frames, batch=args.batch or (4 if cuda else 1), fps=args.fps,
         start=part.start, end=part.end, annotator=_annotator(args), tracker=tracker,
-        resume=args.resume, timeout_s=args.timeout, inputs=_inputs(args, prompts))
+        resume=args.resume, timeout_s=args.timeout, save_every_s=args.save_every,
+        inputs=_inputs(args, prompts))
     try:
         summary = _run(args, prompts, segmenter, options, ProgressBar())
     except (RuntimeError, ValueError) as exc:
@@ -128,7 +129,7 @@ def _run(args, prompts: list, segmenter: Any, options: Any, bar: ProgressBar, *,
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
         tracking = Run(args.source, prompts, segmenter, options)
-        with tracking.stop.on_signals(), tracking:
+        with tracking.stop.on_signals(then_ignore=True), tracking:
             for result in tracking:
                 if not args.quiet:
                     bar.update(result, tracking)
@@ -139,7 +140,8 @@ def _run(args, prompts: list, segmenter: Any, options: Any, bar: ProgressBar, *,
                     if window.stop_requested:
                         tracking.stop.set("window closed")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # stopped: stays ignored
+            signal.signal(signal.SIGTERM, previous)
         bar.close()
     summary = tracking.summary
     for note in summary.notes:

@@ -1,5 +1,13 @@
 """What every sink shares: the protocol, temporary names that become final when whole,
-and the frames an interrupted run already wrote (``resume_after``)."""
+the frames an interrupted run already wrote (``resume_after``), and checkpoints.
+
+A checkpoint (:meth:`Sink.checkpoint`) makes a sink's temporary files consistent up to
+the last frame written and returns what it takes to find that point again (byte
+sizes, closed video segments) as JSON data. After the process is killed, the sink's
+``recover(out_dir, info, data, last_frame)`` turns its temporary files back into the
+final output holding exactly the frames up to the checkpoint, as if the run had
+stopped cleanly there; ``--resume`` then continues it as usual.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +24,15 @@ from samvideo.results import FrameResult, ObjectResult
 class Sink(Protocol):
     """An output: ``write`` every frame in source order, then ``close`` once."""
 
+    #: the ``--export`` name (the key of its checkpoint data)
+    export: str
+
     def write(self, result: FrameResult) -> None: ...
+
+    def checkpoint(self) -> dict:
+        """Make the temporary files whole up to the last frame written; return the JSON
+        data ``recover`` needs to cut them back to this point."""
+        ...
 
     def close(self) -> list[Path]:
         """Finish and move the output into place; return the final paths."""
@@ -32,6 +48,15 @@ def move_into_place(tmp: Path, final: Path) -> Path:
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
+
+
+def truncate(path: Path, size: int) -> None:
+    """Cut a file written by a killed run back to ``size`` bytes (its checkpoint)."""
+    if path.stat().st_size < size:
+        raise ValueError(f"cannot recover {str(path)!r}: it holds {path.stat().st_size} bytes, "
+                         f"its checkpoint says {size}")
+    with path.open("r+b") as f:
+        f.truncate(size)
 
 
 def missing(final: Path) -> ValueError:
