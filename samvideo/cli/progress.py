@@ -11,7 +11,9 @@ from samvideo.results import FrameResult
 class ProgressBar:
     """tqdm progress on stderr, one update per frame: object states for a file run,
     frames processed / predicted for a live one. The bar starts with the first frame,
-    so the set-up is not in its rate."""
+    so the set-up is not in its rate; its total is the frames the run tracks (the part
+    ``--start`` / ``--end`` / ``--max-frames`` give), and a resumed run's bar starts at
+    the frames done before."""
 
     def __init__(self, *, live: bool = False) -> None:
         self.live = live
@@ -21,9 +23,10 @@ class ProgressBar:
         if self._bar is None:
             from tqdm import tqdm
 
-            total = None if self.live else run.info.frame_count
-            self._bar = tqdm(total=total, unit="frame", desc="live" if self.live else
-                             "tracking", file=sys.stderr, dynamic_ncols=True)
+            total = None if self.live else run.expected_frames
+            self._bar = tqdm(total=total, initial=0 if self.live else run.frames_before,
+                             unit="frame", desc="live" if self.live else "tracking",
+                             file=sys.stderr, dynamic_ncols=True)
         self._bar.update(1)
         if self.live:
             stats = run.live
@@ -37,11 +40,26 @@ class ProgressBar:
             self._bar.close()
 
 
+def resuming_line(run: Any) -> str | None:
+    """``resuming from frame N`` for a run that continues an interrupted one, else None."""
+    if run.resumed_from is None:
+        return None
+    return (f"samvideo: resuming from frame {run.resumed_from + 1} ({run.frames_before} "
+            f"frame(s) done before, up to frame {run.resumed_from})")
+
+
 def report(summary: Any) -> None:
-    """The run's last lines on stdout: status, frames, time, the files written."""
-    spf = summary.timings.per_frame()
-    print(f"{summary.status}: {summary.frames} frames in {summary.timings.total:.1f} s "
-          f"({spf['total']:.3f} s/frame)")
+    """The run's last lines on stdout: status, frames, time, the files written. A resumed
+    run's time is the whole run's, every process together, with this process's part."""
+    here = summary.frames_here
+    per_frame = summary.timings.total / here if here else 0.0
+    if summary.resumed_from is None:
+        print(f"{summary.status}: {summary.frames} frames in {summary.timings.total:.1f} s "
+              f"({per_frame:.3f} s/frame)")
+    else:
+        print(f"{summary.status}: {summary.frames} frames in {summary.run_s:.1f} s in all "
+              f"(resumed after frame {summary.resumed_from}; this process: {here} frames in "
+              f"{summary.timings.total:.1f} s, {per_frame:.3f} s/frame)")
     for path in summary.outputs:
         print(f"  {path}")
     print(f"  {summary.run_json}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from samvideo.cli.parser import UsageError
-from samvideo.cli.progress import ProgressBar, report
+from samvideo.cli.progress import ProgressBar, report, resuming_line
 
 EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -129,6 +129,9 @@ def _run(args, prompts: list, segmenter: Any, options: Any, bar: ProgressBar, *,
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
         tracking = Run(args.source, prompts, segmenter, options)
+        resuming = resuming_line(tracking)
+        if resuming and not args.quiet:
+            print(resuming, file=sys.stderr, flush=True)
         with tracking.stop.on_signals(then_ignore=True), tracking:
             for result in tracking:
                 if not args.quiet:
