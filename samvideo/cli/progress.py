@@ -48,12 +48,31 @@ def resuming_line(run: Any) -> str | None:
             f"frame(s) done before, up to frame {run.resumed_from})")
 
 
+def live_line(summary: Any) -> str:
+    """A live run's frames as it handled them: how many were segmented, how many only
+    predicted (no time to segment them), and the segmentation rate."""
+    d = summary.live.to_dict()
+    fps = d["processing_fps"]
+    each = d["segment_ms_mean"]
+    text = (f"{summary.frames} frames in {summary.timings.total:.1f} s: "
+            f"{d['frames_processed']} segmented, {d['frames_predicted_only']} predicted")
+    if d["frames_idle"]:
+        text += f", {d['frames_idle']} before the first prompt"
+    if fps is not None:
+        text += f"; segmenting {fps:.1f} frames/s"
+    if each is not None:
+        text += f" ({each:.0f} ms each)"
+    return text
+
+
 def report(summary: Any) -> None:
     """The run's last lines on stdout: status, frames, time, the files written. A resumed
     run's time is the whole run's, every process together, with this process's part."""
     here = summary.frames_here
     per_frame = summary.timings.total / here if here else 0.0
-    if summary.resumed_from is None:
+    if summary.live is not None:
+        print(f"{summary.status}: {live_line(summary)}")
+    elif summary.resumed_from is None:
         print(f"{summary.status}: {summary.frames} frames in {summary.timings.total:.1f} s "
               f"({per_frame:.3f} s/frame)")
     else:
