@@ -51,7 +51,7 @@ def ui(args) -> int:
     if not root.is_dir():
         raise ValueError(f"--root {args.root!r} is not a folder")
     sock = bind_socket(host, args.port, allow_remote=args.host is not None)
-    segmenter, tracker = load_segmenter(args)
+    segmenter, tracker, model_note = load_segmenter(args)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="samvideo-ui-")).resolve()
     config = UiConfig(root=root, workdir=workdir,
                       max_upload_bytes=args.max_upload_mb * 1024 * 1024, tracker=tracker,
@@ -62,6 +62,8 @@ def ui(args) -> int:
     if not local:
         print(f"samvideo: warning: listening on {host}, not loopback: whoever reaches it can "
               f"open the videos under {root}", file=sys.stderr)
+    if model_note:
+        print(f"samvideo: {model_note}", file=sys.stderr)
     kept = "" if args.workdir else ", removed on exit"
     print(f"samvideo ui: {url_of(sock)}  (root {root}; outputs in {workdir}{kept}; "
           "Ctrl-C stops)", flush=True)

@@ -40,8 +40,10 @@ def track(args) -> int:
                          "starts afresh: give one of them")
     if not is_stream(args.source):  # a pipe can be read once: the reader probes it
         probe(args.source, fps=args.fps)  # bad sources fail before a model is loaded
-    segmenter, tracker = load_segmenter(args)
+    segmenter, tracker, model_note = load_segmenter(args)
     if args.auto:
+        _say(args, model_note)
+        model_note = None
         prompts = _auto_prompts(args, segmenter, part)
     cuda = str(getattr(segmenter, "device", "")).startswith("cuda")
     options = FileOptions(
@@ -51,7 +53,7 @@ def track(args) -> int:
         resume=args.resume, timeout_s=args.timeout, save_every_s=args.save_every,
         inputs=_inputs(args, prompts))
     try:
-        summary = _run(args, prompts, segmenter, options, ProgressBar())
+        summary = _run(args, prompts, segmenter, options, ProgressBar(), model_note=model_note)
     except (RuntimeError, ValueError) as exc:
         if is_stream(args.source) and "no frames" in str(exc):
             raise ValueError(f"{exc}: {PIPE_HINT}") from None
@@ -97,7 +99,7 @@ def _track_live(args) -> int:
     annotator = _annotator(args)
     address = parse_address(args.preview) if args.preview else None
     window = WindowPreview(annotator=annotator) if args.show else None  # no display: say so
-    segmenter, tracker = load_segmenter(args)
+    segmenter, tracker, model_note = load_segmenter(args)
     options = LiveOptions(
         output=Path(args.output), exports=exports, overwrite=args.overwrite,
         max_frames=args.max_frames, duration_s=args.duration, timeout_s=args.timeout,
@@ -109,7 +111,7 @@ def _track_live(args) -> int:
         print(f"samvideo: live preview at {preview.url}", file=sys.stderr, flush=True)
     try:
         summary = _run(args, prompts, segmenter, options, ProgressBar(live=True),
-                       preview=preview, window=window)
+                       preview=preview, window=window, model_note=model_note)
     finally:
         for closer in (preview, window):
             if closer is not None:
@@ -121,17 +123,18 @@ def _track_live(args) -> int:
 
 
 def _run(args, prompts: list, segmenter: Any, options: Any, bar: ProgressBar, *,
-         preview: Any = None, window: Any = None):
+         preview: Any = None, window: Any = None, model_note: str | None = None):
     """Open the run (SIGTERM there is Ctrl-C: a pipe's header may be awaited), then track
-    with SIGINT / SIGTERM setting the run's stop; returns the summary, notes printed."""
+    with SIGINT / SIGTERM setting the run's stop; returns the summary, notes printed.
+    ``model_note`` (which model ``auto`` chose) is said once the run has opened: an
+    error in the input stays the only line."""
     from samvideo.run import Run
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
         tracking = Run(args.source, prompts, segmenter, options)
-        resuming = resuming_line(tracking)
-        if resuming and not args.quiet:
-            print(resuming, file=sys.stderr, flush=True)
+        _say(args, model_note)
+        _say(args, resuming_line(tracking))
         with tracking.stop.on_signals(then_ignore=True), tracking:
             for result in tracking:
                 if not args.quiet:
@@ -156,11 +159,18 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def load_segmenter(args) -> tuple[Any, Any]:
+def _say(args, line: str | None) -> None:
+    """A line on stderr about the run, unless ``--quiet``."""
+    if line and not args.quiet:
+        print(line if line.startswith("samvideo") else f"samvideo: {line}", file=sys.stderr,
+              flush=True)
+
+
+def load_segmenter(args) -> tuple[Any, Any, str | None]:
     """The segmenter ``--model`` / ``--checkpoint`` / ``--device`` ask for, with GrabCut's
     and the tracker's settings from ``--config`` / ``--set`` / ``--no-motion`` /
-    ``--no-reprompt``; says which model ``auto`` chose (once it loaded: an error stays
-    the only line)."""
+    ``--no-reprompt``, and, for ``--model auto``, the line saying which model it chose
+    (the caller says it once the input is known to be good)."""
     from samvideo import settings
     from samvideo.segmenters import load_model, resolve_model
 
@@ -180,9 +190,7 @@ def load_segmenter(args) -> tuple[Any, Any]:
         args.model, checkpoint=args.checkpoint, device=args.device, precision=args.precision,
         compile=getattr(args, "compile", False), reference=getattr(args, "reference", False),
         grabcut=configs["grabcut"])
-    if args.model == "auto":
-        print(f"samvideo: {reason}", file=sys.stderr)
-    return segmenter, configs["tracker"]
+    return segmenter, configs["tracker"], reason if args.model == "auto" else None
 
 
 def _annotator(args):

@@ -267,8 +267,9 @@ class NpzSink(Resumable):
     """``masks.npz``: ``labels`` (T, H, W) uint8 (0 = background, else object id),
     ``frame_indices`` (T,) int64 (source frames), ``times`` (T,) float64 seconds,
     ``object_ids`` (N,) int32, ``object_names`` (N,) str ("" where unnamed),
-    ``boxes_xyxy`` (T, N, 4) float32 pixels (NaN where the object is not on the frame),
-    ``scores`` (T, N) float32 (NaN where it is not on the frame), compressed.
+    ``boxes_xyxy`` (T, N, 4) float32 pixels of the mask's box (NaN where the object is
+    not on the frame, or is lost), ``scores`` (T, N) float32 (NaN where it is not on the
+    frame), compressed.
     Label maps stream to a temporary file and each frame's boxes and scores to a line
     of another, so memory stays flat and a checkpoint is a byte count of each."""
 
@@ -321,7 +322,7 @@ class NpzSink(Resumable):
         self.raw.write(np.ascontiguousarray(labels).tobytes())
         self._add(result.frame_index, result.time_s, {
             o.object_id: ([float(v) for v in o.box_xyxy]
-                          if o.box_xyxy is not None else [np.nan] * 4,
+                          if o.box_xyxy is not None and o.state != "lost" else [np.nan] * 4,
                           float(o.score), o.name)
             for o in result.objects
         })
