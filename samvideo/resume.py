@@ -148,11 +148,10 @@ class Previous:
     killed: bool = False  # run.json still said running: the process died
 
 
-def load_previous(out: Path, key: dict) -> Previous:
-    """Check that ``out`` holds an interrupted or killed run with the same ``key`` (what
-    must not change between a run and its ``--resume``); ValueError names what differs,
-    or why there is nothing to resume (a run still going, complete, or killed before its
-    first checkpoint)."""
+def check_resumable(out: Path) -> dict:
+    """The ``run.json`` of a run in ``out`` that ``--resume`` can continue: interrupted,
+    or killed after a checkpoint. ValueError says why not (no run there, complete, still
+    going, nothing saved), before anything costly is done."""
     out = Path(out)
     run_json = out / "run.json"
     if not run_json.is_file():
@@ -168,17 +167,26 @@ def load_previous(out: Path, key: dict) -> Previous:
     if killed and _still_running(data.get("process") or {}):
         raise ValueError(f"--resume: the run in {str(out)!r} is still going (process "
                          f"{data['process']['pid']}): stop it first")
-    state_dir = out / STATE_DIR
-    if not has_state(state_dir) or (not killed and not data.get("resumable")):
+    if not has_state(out / STATE_DIR) or (not killed and not data.get("resumable")):
         why = ("was killed before its first checkpoint" if killed
                else f"({status}) saved no state to continue from")
         raise ValueError(f"--resume: the run in {str(out)!r} {why}: start again with "
                          "--overwrite")
+    return data
+
+
+def load_previous(out: Path, key: dict) -> Previous:
+    """Check that ``out`` holds an interrupted or killed run with the same ``key`` (what
+    must not change between a run and its ``--resume``); ValueError names what differs,
+    or why there is nothing to resume (:func:`check_resumable`)."""
+    out = Path(out)
+    data = check_resumable(out)
     old = data.get("resume_key") or {}
     for name, value in key.items():
         if old.get(name) != value:
             raise ValueError(f"--resume: {name} differs from the interrupted run's "
                              f"({short_json(old.get(name))} there, {short_json(value)} now)")
+    state_dir = out / STATE_DIR
     state = load_state(state_dir)
     last = state.get("last_frame", data.get("last_frame"))
     if last is None:
@@ -186,7 +194,8 @@ def load_previous(out: Path, key: dict) -> Previous:
     return Previous(int(last), int(state.get("frames_done", data.get("frames_done")) or 0),
                     state.get("tracker", {}),
                     list(state.get("skipped", data.get("skipped")) or []),
-                    state.get("sinks"), float(state.get("run_s") or 0.0), killed)
+                    state.get("sinks"), float(state.get("run_s") or 0.0),
+                    data.get("status") == "running")
 
 
 def _still_running(process: dict) -> bool:

@@ -24,7 +24,14 @@ from samvideo.live import LiveSchedule, LiveStats, PromptInbox, PromptWatcher
 from samvideo.loop import EveryFrame, PromptFeed, Timings
 from samvideo.prompts import ObjectPrompt, check_prompts, prompt_to_json, prompts_at_start
 from samvideo.record import versions
-from samvideo.resume import STATE_DIR, Previous, load_previous, remove_state, save_state
+from samvideo.resume import (
+    STATE_DIR,
+    Previous,
+    check_resumable,
+    load_previous,
+    remove_state,
+    save_state,
+)
 from samvideo.segmenters import describe
 from samvideo.segmenters.base import PromptRequest, Segmenter
 from samvideo.stop import Stop
@@ -38,14 +45,25 @@ if TYPE_CHECKING:
 # -- the output folder -----------------------------------------------------------------
 
 
-def prepare_output(path: Path, *, overwrite: bool) -> Path:
-    """Create the output folder; refuse a non-empty one unless ``overwrite``."""
+def check_output(path: Path, *, overwrite: bool = False, resume: bool = False) -> None:
+    """Refuse an output folder a run could not use, changing nothing: a file, a
+    non-empty folder (unless ``overwrite``), or for ``resume`` a folder holding no run
+    to continue. Callers check before costly set-up (loading a model); ValueError."""
     path = Path(path)
+    if resume:
+        check_resumable(path)
+        return
     if path.exists() and not path.is_dir():
         raise ValueError(f"output {str(path)!r} exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise ValueError(f"output folder {str(path)!r} is not empty: use --overwrite, "
                          "--resume (to continue an interrupted run) or another -o DIR")
+
+
+def prepare_output(path: Path, *, overwrite: bool) -> Path:
+    """Create the output folder; refuse a non-empty one unless ``overwrite``."""
+    path = Path(path)
+    check_output(path, overwrite=overwrite)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".samvideo-write-test"

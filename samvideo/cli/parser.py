@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "frame (SAM models only; instead of --box / --point / --prompts)")
     t.add_argument("--max-objects", type=_positive_int, default=None, metavar="N",
                    help="with --auto: track at most N objects, the largest (default 10)")
+    t.add_argument("--auto-grid", type=_positive_int, default=None, metavar="N",
+                   help="with --auto: prompt SAM with an N x N grid of points (default 16; "
+                        "32 finds smaller objects at 4x the cost, 8 is 4x faster)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     live = t.add_argument_group("live sources (cameras /dev/videoN or camera:N, stream URLs "
                                 "rtsp:// rtmp:// http(s):// udp:// tcp://, or --live)")

@@ -21,7 +21,9 @@ def track(args) -> int:
     if _is_live(args):
         return _track_live(args)
     from samvideo.export import parse_exports
+    from samvideo.prompts import check_prompts
     from samvideo.run import FileOptions
+    from samvideo.sources import check_output
     from samvideo.video import FrameRange, is_stream, probe
 
     if args.source == "-":  # a video piped on standard input
@@ -31,15 +33,20 @@ def track(args) -> int:
         _check_auto(args)
         prompts = []  # found on the first frame once the model is loaded
     else:
-        if args.max_objects:
-            raise UsageError("samvideo track: --max-objects goes with --auto")
+        if args.max_objects or args.auto_grid:
+            flag = "--max-objects" if args.max_objects else "--auto-grid"
+            raise UsageError(f"samvideo track: {flag} goes with --auto")
         prompts = _select_prompts(args, part) if args.select else _collect_prompts(args)
     exports = parse_exports(args.export)
     if args.resume and args.overwrite:
         raise UsageError("samvideo track: --resume continues the run in -o DIR, --overwrite "
                          "starts afresh: give one of them")
+    # bad input fails before a model is loaded (seconds for SAM)
+    check_output(Path(args.output), overwrite=args.overwrite, resume=args.resume)
     if not is_stream(args.source):  # a pipe can be read once: the reader probes it
-        probe(args.source, fps=args.fps)  # bad sources fail before a model is loaded
+        info = probe(args.source, fps=args.fps)
+        if prompts:
+            check_prompts(prompts, info)
     segmenter, tracker, model_note = load_segmenter(args)
     if args.auto:
         _say(args, model_note)
@@ -81,6 +88,7 @@ def _track_live(args) -> int:
     from samvideo.export import parse_exports
     from samvideo.preview import MjpegServer, WindowPreview, parse_address
     from samvideo.run import LiveOptions
+    from samvideo.sources import check_output
     from samvideo.video.live import check_source
 
     for flag, given in (("--resume", args.resume), ("--select", getattr(args, "select", None)),
@@ -92,7 +100,8 @@ def _track_live(args) -> int:
                              "stream cannot be rewound; use --duration / --max-frames)")
     prompts = _collect_prompts(args)
     exports = parse_exports(args.export)
-    check_source(args.source)  # bad sources fail before a model is loaded
+    check_source(args.source)  # bad input fails before a model is loaded
+    check_output(Path(args.output), overwrite=args.overwrite)
     if not prompts and not args.watch_prompts:
         raise ValueError("no object to track: give --box X1,Y1,X2,Y2 (or --point X,Y, "
                          "--prompts FILE.json, or --watch-prompts FILE.json)")
@@ -239,8 +248,14 @@ def _auto_prompts(args, segmenter, part) -> list:
     from samvideo.auto import AutoConfig, auto_prompts
 
     rgb = _first_frame(args, part, "--auto", "find objects on")
-    config = AutoConfig(max_objects=args.max_objects or AutoConfig.max_objects)
-    prompts = auto_prompts(segmenter, rgb, config)
+    config = AutoConfig(max_objects=args.max_objects or AutoConfig.max_objects,
+                        points_per_side=args.auto_grid or AutoConfig.points_per_side)
+    bar = None if args.quiet else _AutoBar()
+    try:
+        prompts = auto_prompts(segmenter, rgb, config, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     if not prompts:
         raise ValueError(f"--auto found no object to track on the first frame of "
                          f"{args.source!r}; give one with --box X1,Y1,X2,Y2")
@@ -248,6 +263,26 @@ def _auto_prompts(args, segmenter, part) -> list:
         print(f"samvideo: --auto found {len(prompts)} object(s) on the first frame",
               file=sys.stderr)
     return prompts
+
+
+class _AutoBar:
+    """``--auto``'s progress on stderr: the first frame encoded, then SAM's batches of
+    grid points (:func:`samvideo.auto.auto_prompts` calls it with done, total)."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="step", desc="--auto: finding objects",
+                             file=sys.stderr, dynamic_ncols=True)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _select_prompts(args, part) -> list:
