@@ -37,7 +37,9 @@ def weights(args) -> int:
 def evaluate(args) -> int:
     from samvideo.metrics import evaluate as score
 
-    report = score(args.pred_dir, args.gt_dir)
+    report = score(args.pred_dir, args.gt_dir, all_frames=args.all_frames)
+    for note in report.partial_notes():
+        print(f"samvideo: note: {note}", file=sys.stderr)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_table())
     return EXIT_OK
 

@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("pred_dir")
     e.add_argument("gt_dir")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--all-frames", action="store_true",
+                   help="refuse predictions that lack frames of the ground truth (by default "
+                        "a part run is scored on the frames both have, and says so)")
 
     u = sub.add_parser("ui", help="a local browser page to prompt, track and review")
     u.add_argument("--host", default=None,
