@@ -28,6 +28,10 @@ if TYPE_CHECKING:  # the video types only annotate: prompts stay importable with
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 
+#: what to say when no prompt was given
+NO_OBJECT = ("no object to track: draw a box around it (--box X1,Y1,X2,Y2), click on it "
+             "(--point X,Y), or give --prompts FILE.json or --select")
+
 
 @dataclass(frozen=True)
 class ObjectPrompt:
@@ -241,8 +245,7 @@ def check_prompts(prompts: Sequence[ObjectPrompt], info: VideoInfo
     Returns the fitted prompts and notes for the user (e.g. a clipped box).
     """
     if not prompts:
-        raise ValueError("no object to track: give --box X1,Y1,X2,Y2 (or --point X,Y, "
-                         "or --prompts FILE.json)")
+        raise ValueError(NO_OBJECT)
     fitted, notes = [], []
     for p in prompts:
         q, note = fit_to_frame(p, info.width, info.height)
@@ -253,6 +256,16 @@ def check_prompts(prompts: Sequence[ObjectPrompt], info: VideoInfo
         if note:
             notes.append(note)
     return fitted, notes
+
+
+def click_only_notes(prompts: Sequence[ObjectPrompt], backend: str) -> list[str]:
+    """What to tell the user of objects given by clicks alone: SAM takes clicks as they
+    are; GrabCut (``backend`` "grabcut") guesses the object's extent around them."""
+    if backend != "grabcut":
+        return []
+    ids = sorted({p.object_id for p in prompts if p.box is None})
+    return [f"object {i} is given by clicks alone: GrabCut finds its extent around them (a "
+            "--box around it is more reliable)" for i in ids]
 
 
 def prompts_at_start(prompts: Sequence[ObjectPrompt], first: Frame | None,

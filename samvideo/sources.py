@@ -22,7 +22,13 @@ import numpy as np
 from samvideo.export import recover_outputs
 from samvideo.live import LiveSchedule, LiveStats, PromptInbox, PromptWatcher
 from samvideo.loop import EveryFrame, PromptFeed, Timings
-from samvideo.prompts import ObjectPrompt, check_prompts, prompt_to_json, prompts_at_start
+from samvideo.prompts import (
+    ObjectPrompt,
+    check_prompts,
+    click_only_notes,
+    prompt_to_json,
+    prompts_at_start,
+)
 from samvideo.record import versions
 from samvideo.resume import (
     STATE_DIR,
@@ -132,6 +138,7 @@ class FileSource:
                 prompts = prompts_at_start(prompts, first, part)
                 self.first_index = first.index
             self.prompts, self.notes = check_prompts(prompts, self.info)
+            self.notes += click_only_notes(self.prompts, getattr(segmenter, "name", ""))
             self.key = self._resume_key(source, segmenter, exports)
             self.previous: Previous | None = None
             self.out = None

@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--box", action=_Ordered, metavar="X1,Y1,X2,Y2",
                    help="object box on the first frame, XYXY pixels (repeat for more objects)")
     t.add_argument("--point", action=_Ordered, metavar="X,Y",
-                   help="foreground click for the object of the last --box")
+                   help="a click on the object of the last --box; without a box, the click "
+                        "alone gives the object (SAM takes it as it is, GrabCut finds the "
+                        "object's extent around it)")
     t.add_argument("--neg-point", action=_Ordered, metavar="X,Y",
                    help="background click for the object of the last --box")
     t.add_argument("--prompts", metavar="FILE.json", help="objects with boxes/points per frame")

@@ -103,8 +103,9 @@ def _track_live(args) -> int:
     check_source(args.source)  # bad input fails before a model is loaded
     check_output(Path(args.output), overwrite=args.overwrite)
     if not prompts and not args.watch_prompts:
-        raise ValueError("no object to track: give --box X1,Y1,X2,Y2 (or --point X,Y, "
-                         "--prompts FILE.json, or --watch-prompts FILE.json)")
+        from samvideo.prompts import NO_OBJECT
+
+        raise ValueError(NO_OBJECT.replace("--select", "--watch-prompts FILE.json"))
     annotator = _annotator(args)
     address = parse_address(args.preview) if args.preview else None
     window = WindowPreview(annotator=annotator) if args.show else None  # no display: say so
