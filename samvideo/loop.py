@@ -115,6 +115,7 @@ class PromptFeed:
     could not be decoded, or a live run had no time for it) is applied on the next
     segmented frame (:attr:`moved` says which). ``sources`` give prompts to apply on
     the next segmented frame (live re-selection: a watched file, a program's inbox).
+    ``reverse``: the frames come last first (tracking backwards), and so do the prompts.
     """
 
     def __init__(
@@ -123,12 +124,14 @@ class PromptFeed:
         *,
         after: int | None = None,  # a resumed run: prompts up to this frame were applied
         sources: Sequence[Callable[[], list[ObjectPrompt]]] = (),
+        reverse: bool = False,  # frames in decreasing source order (a backward pass)
     ) -> None:
         for p in prompts:
             if p.box is None and not p.points:
                 raise ValueError(f"prompt for object {p.object_id} has neither box nor points")
+        self._reverse = reverse
         self._fixed = sorted((p for p in prompts if after is None or p.frame_index > after),
-                             key=lambda p: p.frame_index)
+                             key=lambda p: p.frame_index, reverse=reverse)
         self._sources = list(sources)
         self._now: list[ObjectPrompt] = []
         #: (prompt, frame it was applied on) for prompts applied after their own frame
@@ -140,7 +143,8 @@ class PromptFeed:
 
     @property
     def next_frame(self) -> int | None:
-        """The source index of the earliest prompt still waiting for its frame."""
+        """The source index of the next prompt still waiting for its frame (the earliest;
+        the latest for a ``reverse`` feed)."""
         return self._fixed[0].frame_index if self._fixed else None
 
     def poll(self, shape: tuple[int, ...]) -> int:
@@ -169,9 +173,10 @@ class PromptFeed:
     def due(self, index: int) -> list[ObjectPrompt]:
         """The prompts to apply on source frame ``index`` (which is being segmented)."""
         due: list[ObjectPrompt] = []
-        while self._fixed and self._fixed[0].frame_index <= index:
+        while self._fixed and (self._fixed[0].frame_index >= index if self._reverse
+                               else self._fixed[0].frame_index <= index):
             p = self._fixed.pop(0)
-            if p.frame_index < index:
+            if p.frame_index != index:
                 self.moved.append((p, index))
             due.append(p)
         due += self._now

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from samvideo.annotate import MaskAnnotator
-from samvideo.export import DEFAULT_EXPORTS, SinkThread, make_sinks, parse_exports
+from samvideo.directions import BACKWARD_DIR, BackwardResults
+from samvideo.export import DEFAULT_EXPORTS, Categories, SinkThread, make_sinks, parse_exports
 from samvideo.live import LiveStats, PromptInbox
 from samvideo.loop import PromptFeed, Timings, frame_loop
 from samvideo.prompts import ObjectPrompt
@@ -83,6 +85,10 @@ class FileOptions(RunOptions):
     resume: bool = False  # continue the interrupted run in ``output``
     save_every_s: float | None = 10.0  # checkpoint this often (None: never): a killed run
     # loses at most this much work, and one checkpoint costs the writer thread a few ms
+    direction: str = "forward"  # forward / backward / both: also (or only) track from the
+    # prompts back towards the first frame, as SAM 2 does (samvideo.directions)
+    backward_buffer_mb: float = 256.0  # tracking backwards: one keyframe interval of
+    # frames is held this far in memory, in a temporary file beyond
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,9 @@ class Run:
         self.info = self.source.info
         self.out: Path | None = self.source.out
         self._results: Iterator[FrameResult] | None = None
+        #: called with (frames done, frames in all) while tracking backwards, before the
+        #: first frame is handed out (the command's and the page's progress)
+        self.on_backward: Callable[[int, int], Any] | None = None
 
     @property
     def live(self) -> LiveStats | None:
@@ -223,18 +232,29 @@ class Run:
         if previous is not None:
             tracker.load_state_dict(previous.tracker_state)
             after = previous.last_frame
-        feed = PromptFeed(source.prompts, after=after, sources=source.sources)
+        forward = source.prompts if getattr(source, "span", None) is None or \
+            self.options.direction == "both" else []
+        feed = PromptFeed(forward, after=after, sources=source.sources)
         halt = None if source.flushes_on_stop else self.stop
-        schedule = source.schedule(feed, after, not tracker.object_ids, self.timings, self.stop)
         progress = _Progress(last=after)
-        sinks = None
         if self.out is not None:
-            sinks = SinkThread(make_sinks(self.exports, self.out, self.info,
-                                          annotator=self.options.annotator,
-                                          resume_after=after))
             if previous is not None:  # the outputs are good up to there already
                 progress.saved = {"last_frame": after, "frames_done": previous.frames}
             self._write_run_json(self._summary("running", [], feed, None, progress))
+        backward = self._backward()
+        if backward is not None and not backward.complete:  # stopped while going backwards
+            backward.remove()
+            self.summary = self._finish("interrupted", None, None, tracker, feed, progress)
+            source.close()
+            return
+        schedule = source.schedule(feed, after, not tracker.object_ids, self.timings, self.stop)
+        sinks = None
+        if self.out is not None:
+            ordered = sorted(source.prompts, key=lambda p: (p.frame_index, p.object_id))
+            sinks = SinkThread(make_sinks(self.exports, self.out, self.info,
+                                          annotator=self.options.annotator,
+                                          resume_after=after,
+                                          categories=Categories(p.name for p in ordered)))
         every = getattr(self.options, "save_every_s", None) if sinks is not None else None
         status, error = "failed", None
         results = frame_loop(schedule, tracker, feed, timings=self.timings, halt=halt)
@@ -246,6 +266,8 @@ class Run:
                     progress.between_frames = True
                     break
                 feed.name(result)
+                if backward is not None:
+                    result = backward.join(result)
                 if sinks is not None:
                     sinks.write(result)
                 progress.between_frames = True
@@ -268,8 +290,29 @@ class Run:
             source.close()
             results.close()
             self.summary = self._finish(status, error, sinks, tracker, feed, progress)
+            if backward is not None and (self.out is None or self.summary.status == "complete"):
+                backward.remove()
         if self.summary.status == "failed":  # only a source without a frame gets here
             raise source.failure(self.summary.error)
+
+    def _backward(self) -> BackwardResults | None:
+        """The backward pass's results (``direction`` backward / both): tracked now, or
+        those a resumed run's earlier process tracked to the end for the same job."""
+        source = self.source
+        span = getattr(source, "span", None)
+        if span is None:
+            return None
+        folder = self.out / BACKWARD_DIR if self.out is not None else Path(
+            tempfile.mkdtemp(prefix="samvideo-backward-"))
+        results = BackwardResults(folder)
+        key = source.key
+        if results.complete and results.key() == key:
+            return results.load()
+        results.run(source.frames(), source.prompts, self.segmenter, self.options.tracker,
+                    span, key=key, batch=self.options.batch,
+                    buffer_mb=self.options.backward_buffer_mb, stop=self.stop,
+                    timings=self.timings, progress=self.on_backward)
+        return results
 
     # -- checkpoints and the end ---------------------------------------------------------
 

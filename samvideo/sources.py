@@ -8,6 +8,7 @@ loop over its schedule.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import shutil
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from samvideo.directions import BACKWARD_DIR, backward_span, check_direction
 from samvideo.export import recover_outputs
 from samvideo.live import LiveSchedule, LiveStats, PromptInbox, PromptWatcher
 from samvideo.loop import EveryFrame, PromptFeed, Timings
@@ -41,7 +43,8 @@ from samvideo.resume import (
 from samvideo.segmenters import describe
 from samvideo.segmenters.base import PromptRequest, Segmenter
 from samvideo.stop import Stop
-from samvideo.video import Frame, FrameRange, Skipped, VideoReader
+from samvideo.video import Frame, FrameRange, Skipped, VideoReader, is_stream
+from samvideo.video.frames import FrameStore
 from samvideo.video.live import LiveReader, check_source
 
 if TYPE_CHECKING:
@@ -80,6 +83,7 @@ def prepare_output(path: Path, *, overwrite: bool) -> Path:
                          f"{exc.strerror or exc}") from None
     (path / "run.json").unlink(missing_ok=True)  # a new run: old status is not ours
     remove_state(path / STATE_DIR)
+    shutil.rmtree(path / BACKWARD_DIR, ignore_errors=True)
     remove_partial(path)
     return path
 
@@ -139,6 +143,7 @@ class FileSource:
                 self.first_index = first.index
             self.prompts, self.notes = check_prompts(prompts, self.info)
             self.notes += click_only_notes(self.prompts, getattr(segmenter, "name", ""))
+            self.span = self._backward_span(source)
             self.key = self._resume_key(source, segmenter, exports)
             self.previous: Previous | None = None
             self.out = None
@@ -153,6 +158,25 @@ class FileSource:
             raise
         self.sources: list[Callable[[], list[ObjectPrompt]]] = []
         self.stats: LiveStats | None = None
+        self._store: FrameStore | None = None
+
+    def _backward_span(self, source: str | Path) -> tuple[int, int] | None:
+        """The frames to track backwards (``direction`` backward / both), or None."""
+        direction = check_direction(self.options.direction)
+        if direction == "forward":
+            return None
+        if is_stream(source):
+            raise ValueError(f"--direction {direction} reads the frames before the prompts "
+                             "again, which a pipe cannot give: save the video to a file")
+        first = self.first_index if self.first_index is not None else 0
+        span = backward_span(self.prompts, first)
+        return span or ((first, first) if direction == "backward" else None)
+
+    def frames(self) -> FrameStore:
+        """Random access to the source's frames (the backward pass reads them)."""
+        if self._store is None:
+            self._store = FrameStore(self.reader.path, fps=self.options.fps)
+        return self._store
 
     def _pick_up(self, previous: Previous, exports: tuple[str, ...]) -> Previous:
         """A killed run's temporary files become the outputs it had at its last
@@ -181,6 +205,7 @@ class FileSource:
             "overlay": asdict(options.annotator),
             "fps": None if options.fps is None else str(options.fps),
             "start": None if options.start is None else str(options.start),
+            "direction": options.direction,
         }, default=str))
 
     def schedule(self, feed: PromptFeed, after: int | None, idle: bool, timings: Timings,
@@ -188,6 +213,10 @@ class FileSource:
         frames = _timed(iter(self.reader), timings)
         if after is not None:
             frames = (f for f in frames if f.index > after)  # done by the interrupted run
+        if self.options.direction == "backward":  # the frames after the prompts: not wanted
+            last = self.span[1]
+            frames = itertools.takewhile(lambda f: f.index <= last, frames)
+            return EveryFrame(frames, batch=self.options.batch, idle_before=last + 1)
         return EveryFrame(frames, batch=self.options.batch,
                           idle_before=feed.next_frame if idle else None)
 
@@ -205,6 +234,8 @@ class FileSource:
             end = min(end, math.ceil(o.end * self.info.rate - 1e-9))
         if o.max_frames is not None:
             end = min(end, (first if o.start is not None else 0) + o.max_frames)
+        if o.direction == "backward" and self.span is not None:
+            end = min(end, self.span[1] + 1)
         return max(end - first, 0)
 
     def describe_notes(self, feed: PromptFeed) -> list[str]:
@@ -235,6 +266,8 @@ class FileSource:
 
     def close(self) -> None:
         self.reader.close()
+        if self._store is not None:
+            self._store.close()
 
 
 class LiveSource:
@@ -294,6 +327,7 @@ class LiveSource:
         return notes
 
     skipped: list[Skipped] = []
+    span = None  # a live stream cannot be tracked backwards
 
     def expected_frames(self) -> int | None:
         return None  # a live source ends when it ends

@@ -20,12 +20,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Ordered(argparse.Action):
-    """Collect --box / --point / --neg-point in command-line order (points belong to
-    the box before them)."""
+    """Collect --box / --point / --neg-point / --name in command-line order (points and
+    names belong to the box before them)."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         items = list(getattr(namespace, "prompt_items", None) or [])
-        kind = {"--box": "box", "--point": "point", "--neg-point": "neg_point"}[option_string]
+        kind = {"--box": "box", "--point": "point", "--neg-point": "neg_point",
+                "--name": "name"}[option_string]
         items.append((kind, values))
         namespace.prompt_items = items
 
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "object's extent around it)")
     t.add_argument("--neg-point", action=_Ordered, metavar="X,Y",
                    help="background click for the object of the last --box")
+    t.add_argument("--name", action=_Ordered, metavar="NAME",
+                   help="what the object of the last --box is (\"player 7\"): written to every "
+                        "export (COCO category, MOTS class, tracks.jsonl, the overlay's label)")
     t.add_argument("--prompts", metavar="FILE.json", help="objects with boxes/points per frame")
     t.add_argument("--select", action="store_true",
                    help="draw the boxes / click the points on the first frame in a window")
@@ -117,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overlay-style", default="all", choices=OVERLAY_STYLES)
     t.add_argument("--opacity", type=_unit_float, default=0.45, help="mask tint opacity")
     t.add_argument("--max-frames", type=_positive_int, default=None)
+    t.add_argument("--direction", default="forward", choices=("forward", "backward", "both"),
+                   help="track forward from the prompts (default), backward from them to the "
+                        "first frame, or both (a prompt on frame 40 gives frames 0-39 too)")
     t.add_argument("--start", default=None, metavar="FRAME|TIME",
                    help="first source frame to track: a frame number (120) or a time (2.5s, "
                         "1:30); outputs keep source frame numbers, --box is on this frame")

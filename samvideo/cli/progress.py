@@ -18,6 +18,18 @@ class ProgressBar:
     def __init__(self, *, live: bool = False) -> None:
         self.live = live
         self._bar: Any = None
+        self._back: Any = None
+
+    def backward(self, done: int, total: int) -> None:
+        """The backward pass (``--direction backward|both``), before the frames go out."""
+        if self._back is None:
+            from tqdm import tqdm
+
+            self._back = tqdm(total=total, unit="frame", desc="tracking backwards",
+                              file=sys.stderr, dynamic_ncols=True)
+        self._back.update(done - self._back.n)
+        if done >= total:
+            self._back.close()
 
     def update(self, result: FrameResult, run: Any) -> None:
         if self._bar is None:
@@ -36,8 +48,9 @@ class ProgressBar:
         self._bar.set_postfix_str(text, refresh=False)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        for bar in (self._back, self._bar):
+            if bar is not None:
+                bar.close()
 
 
 def resuming_line(run: Any) -> str | None:

@@ -43,6 +43,10 @@ def track(args) -> int:
                          "starts afresh: give one of them")
     # bad input fails before a model is loaded (seconds for SAM)
     check_output(Path(args.output), overwrite=args.overwrite, resume=args.resume)
+    if args.direction != "forward" and is_stream(args.source):
+        raise UsageError(f"samvideo track: --direction {args.direction} reads the frames "
+                         "before the prompts again, which a pipe cannot give: save the video "
+                         "to a file")
     if not is_stream(args.source):  # a pipe can be read once: the reader probes it
         info = probe(args.source, fps=args.fps)
         if prompts:
@@ -58,7 +62,7 @@ def track(args) -> int:
         max_frames=args.max_frames, batch=args.batch or (4 if cuda else 1), fps=args.fps,
         start=part.start, end=part.end, annotator=_annotator(args), tracker=tracker,
         resume=args.resume, timeout_s=args.timeout, save_every_s=args.save_every,
-        inputs=_inputs(args, prompts))
+        direction=args.direction, inputs=_inputs(args, prompts))
     try:
         summary = _run(args, prompts, segmenter, options, ProgressBar(), model_note=model_note)
     except (RuntimeError, ValueError) as exc:
@@ -94,7 +98,8 @@ def _track_live(args) -> int:
     for flag, given in (("--resume", args.resume), ("--select", getattr(args, "select", None)),
                         ("--auto", getattr(args, "auto", False)),
                         ("--start", getattr(args, "start", None)),
-                        ("--end", getattr(args, "end", None))):
+                        ("--end", getattr(args, "end", None)),
+                        ("--direction", getattr(args, "direction", "forward") != "forward")):
         if given:
             raise UsageError(f"samvideo track: {flag} does not apply to a live source (a live "
                              "stream cannot be rewound; use --duration / --max-frames)")
@@ -145,6 +150,8 @@ def _run(args, prompts: list, segmenter: Any, options: Any, bar: ProgressBar, *,
         tracking = Run(args.source, prompts, segmenter, options)
         _say(args, model_note)
         _say(args, resuming_line(tracking))
+        if not args.quiet:
+            tracking.on_backward = bar.backward
         with tracking.stop.on_signals(then_ignore=True), tracking:
             for result in tracking:
                 if not args.quiet:
@@ -220,7 +227,7 @@ def _inputs(args, prompts: list, *, live: bool = False) -> dict:
 
 
 def _collect_prompts(args) -> list:
-    from samvideo.prompts import load_prompts_file, prompts_from_args
+    from samvideo.prompts import load_prompts_file, name_objects, prompts_from_args
 
     prompts = prompts_from_args(getattr(args, "prompt_items", None) or [])
     if args.prompts:
@@ -231,7 +238,7 @@ def _collect_prompts(args) -> list:
             raise ValueError(f"object id(s) {sorted(clash)} are given both by --box and by "
                              f"--prompts {args.prompts!r}")
         prompts += from_file
-    return prompts
+    return name_objects(prompts, "--name / --prompts")
 
 
 def _check_auto(args) -> None:

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from samvideo.annotate import MaskAnnotator
-from samvideo.export.base import Sink, object_masks
+from samvideo.export.base import Categories, Sink, object_masks
 from samvideo.export.images import CutoutSink, DavisBinarySink, DavisSink
 from samvideo.export.records import MOTS_CLASS_ID, CocoSink, JsonlSink, MotsSink, NpzSink
 from samvideo.export.video import OverlaySink
@@ -76,14 +76,20 @@ def parse_exports(text: str | Sequence[str]) -> tuple[str, ...]:
 
 def make_sinks(names: Sequence[str], out_dir: Path, info: VideoInfo, *,
                annotator: MaskAnnotator | None = None,
-               resume_after: int | None = None) -> list[Sink]:
+               resume_after: int | None = None,
+               categories: Categories | None = None) -> list[Sink]:
     """One sink per export name (see :data:`EXPORTERS`); ``resume_after`` continues an
-    interrupted run's outputs after that source frame."""
+    interrupted run's outputs after that source frame; ``categories`` numbers the object
+    names for COCO and MOTS (a run gives its prompts' names, in order)."""
     sinks: list[Sink] = []
+    categories = categories or Categories()
     for name in names:
         if name == "video":
             sinks.append(OverlaySink(out_dir, info, annotator=annotator,
                                      resume_after=resume_after))
+        elif name in ("coco", "mots"):
+            sinks.append(EXPORTERS[name](out_dir, info, resume_after=resume_after,
+                                         categories=categories))
         else:
             sinks.append(EXPORTERS[name](out_dir, info, resume_after=resume_after))
     return sinks
@@ -189,7 +195,7 @@ def write_all(results: Iterable[FrameResult], sinks: Sequence[Sink]) -> list[Pat
     return paths
 
 
-__all__ = ["DEFAULT_EXPORTS", "EXPORTERS", "MOTS_CLASS_ID", "CocoSink", "CutoutSink",
+__all__ = ["DEFAULT_EXPORTS", "EXPORTERS", "MOTS_CLASS_ID", "Categories", "CocoSink", "CutoutSink",
            "DavisBinarySink", "DavisSink", "JsonlSink", "MotsSink", "NpzSink", "OverlaySink",
            "Sink", "SinkThread", "make_sinks", "object_masks", "parse_exports",
            "recover_outputs", "write_all"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -69,6 +70,24 @@ def object_masks(result: FrameResult) -> tuple[np.ndarray, list[tuple[ObjectResu
     it, so that every export holds exactly the pixels of the PNG label map."""
     labels = result.label_map()
     return labels, [(obj, labels == obj.object_id) for obj in result.objects]
+
+
+class Categories:
+    """Object names as category ids (COCO ``categories``, MOTS classes): 1, 2, ... in the
+    order the names first come (a run gives its prompts' names first, so every process
+    of a resumed run numbers them alike); unnamed objects are ``"object"``."""
+
+    def __init__(self, names: Iterable[str | None] = ()) -> None:
+        self.ids: dict[str, int] = {}
+        for name in names:
+            self.id_of(name)
+
+    def id_of(self, name: str | None) -> int:
+        return self.ids.setdefault(name or "object", len(self.ids) + 1)
+
+    def to_json(self) -> list[dict]:
+        return [{"id": i, "name": n} for n, i in self.ids.items()] or [{"id": 1,
+                                                                       "name": "object"}]
 
 
 class Resumable:

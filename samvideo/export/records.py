@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from samvideo.export.base import (
+    Categories,
     Resumable,
     missing,
     move_into_place,
@@ -22,8 +23,9 @@ from samvideo.export.base import (
 from samvideo.results import FrameResult
 from samvideo.video import VideoInfo
 
-#: KITTI MOTS class id written for every object (1 = "car" in KITTI; samvideo's objects
-#: have no class, and TrackEval reads any id). Object ids are ``class_id * 1000 + id``.
+#: KITTI MOTS class id of unnamed objects when no object is named (1 = "car" in KITTI;
+#: TrackEval reads any id); named objects get their name's category id
+#: (:class:`~samvideo.export.base.Categories`). Object ids are ``class_id * 1000 + id``.
 MOTS_CLASS_ID = 1
 
 
@@ -100,10 +102,17 @@ def encode_rle(mask: np.ndarray) -> dict:
 class MotsSink(_LinesSink):
     """``masks.mots.txt``: KITTI MOTS lines ``frame id class_id height width rle``, frame
     = source frame index, ``id = class_id * 1000 + object_id``, pycocotools RLE counts;
-    masks never overlap and empty masks are left out, as TrackEval requires."""
+    masks never overlap and empty masks are left out, as TrackEval requires. ``class_id``
+    is the object's name's category (:class:`~samvideo.export.base.Categories`, as in
+    the COCO file)."""
 
     export = "mots"
     filename = "masks.mots.txt"
+
+    def __init__(self, out_dir: Path, info: VideoInfo, *, resume_after: int | None = None,
+                 categories: Categories | None = None) -> None:
+        super().__init__(out_dir, info, resume_after=resume_after)
+        self.categories = categories or Categories()
 
     @staticmethod
     def frame_of(line: str) -> int:
@@ -115,8 +124,9 @@ class MotsSink(_LinesSink):
                 continue
             rle = encode_rle(mask)
             h, w = rle["size"]
-            track_id = MOTS_CLASS_ID * 1000 + obj.object_id
-            self.file.write(f"{result.frame_index} {track_id} {MOTS_CLASS_ID} {h} {w} "
+            class_id = self.categories.id_of(obj.name)
+            track_id = class_id * 1000 + obj.object_id
+            self.file.write(f"{result.frame_index} {track_id} {class_id} {h} {w} "
                             f"{rle['counts']}\n")
 
 
@@ -137,7 +147,8 @@ class CocoSink(Resumable):
     export = "coco"
     filename = "masks.coco.json"
 
-    def __init__(self, out_dir: Path, info: VideoInfo, *, resume_after: int | None = None) -> None:
+    def __init__(self, out_dir: Path, info: VideoInfo, *, resume_after: int | None = None,
+                 categories: Categories | None = None) -> None:
         self.final = Path(out_dir) / self.filename
         self.tmp = tmp_path(self.final)
         self.info = info
@@ -146,7 +157,7 @@ class CocoSink(Resumable):
         self._img = self.images.open("w", encoding="utf-8")
         self._ann = self.annotations.open("w", encoding="utf-8")
         self._next_ann = 1
-        self._categories: dict[str, int] = {}
+        self.categories = categories or Categories()
         if resume_after is not None:
             self._resume(resume_after)
 
@@ -160,10 +171,7 @@ class CocoSink(Resumable):
             out.write(json.dumps(record) + "\n")
             if section == "annotations":
                 self._next_ann = max(self._next_ann, record["id"] + 1)
-                self._category(record.get("name"))
-
-    def _category(self, name: str | None) -> int:
-        return self._categories.setdefault(name or "object", len(self._categories) + 1)
+                self.categories.id_of(record.get("name"))
 
     def _write(self, result: FrameResult) -> None:
         image_id = result.frame_index + 1
@@ -180,7 +188,7 @@ class CocoSink(Resumable):
             xywh = [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)]
             self._ann.write(json.dumps({
                 "id": self._next_ann, "image_id": image_id,
-                "category_id": self._category(obj.name), "object_id": obj.object_id,
+                "category_id": self.categories.id_of(obj.name), "object_id": obj.object_id,
                 "name": obj.name, "frame_index": result.frame_index,
                 "time": round(result.time_s, 6),
                 "segmentation": encode_rle(mask), "area": int(mask.sum()),
@@ -203,17 +211,17 @@ class CocoSink(Resumable):
             return
         truncate(images, int(data["images"]))
         truncate(annotations, int(data["annotations"]))
-        categories: dict[str, int] = {}
+        categories = Categories()
         with annotations.open(encoding="utf-8") as lines:
             for line in lines:
-                name = json.loads(line).get("name") or "object"
-                categories.setdefault(name, len(categories) + 1)
+                record = json.loads(line)
+                categories.ids.setdefault(record.get("name") or "object", record["category_id"])
         _write_coco(final, info, categories, images, annotations)
 
     def close(self) -> list[Path]:
         self._img.close()
         self._ann.close()
-        return [_write_coco(self.final, self.info, self._categories, self.images,
+        return [_write_coco(self.final, self.info, self.categories, self.images,
                             self.annotations)]
 
 
@@ -223,15 +231,14 @@ def _coco_parts(tmp: Path) -> tuple[Path, Path]:
     return tmp.with_suffix(".images.part"), tmp.with_suffix(".annotations.part")
 
 
-def _write_coco(final: Path, info: VideoInfo, categories: dict[str, int], images: Path,
+def _write_coco(final: Path, info: VideoInfo, categories: Categories, images: Path,
                 annotations: Path) -> Path:
     """Join the image and annotation records into the COCO JSON file, one record a line;
     the record files are removed and the file is moved into place."""
     tmp = tmp_path(final)
     about = {"description": "samvideo masks", "source": info.source, "rate": str(info.rate),
              "time_unit": "s", "bbox": "bbox and bbox_xywh are XYWH, bbox_xyxy is XYXY, pixels"}
-    cats = [{"id": i, "name": name} for name, i in categories.items()] or \
-        [{"id": 1, "name": "object"}]
+    cats = sorted(categories.to_json(), key=lambda c: c["id"])
     with tmp.open("w", encoding="utf-8") as out:
         out.write('{"info": ' + json.dumps(about) + ",\n")
         out.write('"categories": ' + json.dumps(cats) + ",\n")
