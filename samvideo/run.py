@@ -126,6 +126,7 @@ class RunSummary:
     frames_here: int = 0  # frames done by this process (``frames`` counts earlier ones too)
     run_s: float = 0.0  # seconds every process of the run took together (this one too)
     checkpoint: dict | None = None  # while running: how far the outputs are good
+    checkpoints: dict | None = None  # {"count", "seconds"}: the writer thread's work on them
 
     @property
     def skipped_frames(self) -> int:
@@ -405,7 +406,9 @@ class Run:
             None if previous is None else previous.last_frame, self.source.stats,
             self.source.stop_reason(self.stop), frames_here=progress.frames,
             run_s=(previous.run_s if previous else 0.0) + elapsed,
-            checkpoint=progress.saved if status == "running" else None)
+            checkpoint=progress.saved if status == "running" else None,
+            checkpoints=None if sinks is None else {"count": sinks.checkpoints,
+                                                    "seconds": round(sinks.checkpoint_s, 4)})
 
     def _write_run_json(self, summary: RunSummary) -> None:
         info, options = self.info, self.options
@@ -433,6 +436,7 @@ class Run:
             "timings_s": asdict(summary.timings),
             "seconds_per_frame": summary.timings.per_frame(),
             "run_s": round(summary.run_s, 3),
+            "checkpoints": summary.checkpoints,
             "versions": versions(),
             "resumable": summary.resumable,
             "resumed_from": summary.resumed_from,

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -23,33 +22,16 @@ from samvideo.masks import mask_to_box
 from samvideo.video import VideoReader
 from samvideo.video.backward import ReverseFrames
 from samvideo.video.frames import FrameStore
-from tests.helpers import SAMPLES, make_frames
+from tests.helpers import SAMPLES, make_frames, write_clip
 
 CLI = [sys.executable, "-m", "samvideo.cli"]
 MOVING = SAMPLES / "moving"
 
 
-def write_gop_clip(path: Path, frames, gop: int) -> Path:
-    """H.264 with a keyframe every ``gop`` frames."""
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=Fraction(24))
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.gop_size = gop
-        stream.options = {"crf": "18", "keyint_min": str(gop), "sc_threshold": "0"}
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
 @pytest.mark.parametrize("buffer_mb", [64.0, 0.5])  # in memory / spilled to a file
 def test_frames_backwards_are_the_readers_one_interval_at_a_time(tmp_path, buffer_mb):
-    clip = write_gop_clip(tmp_path / "gop.mp4", make_frames(60), gop=10)
+    clip = write_clip(tmp_path / "gop.mp4", make_frames(60),  # a keyframe every 10 frames
+                      options={"g": "10", "keyint_min": "10", "sc_threshold": "0"})
     with VideoReader(clip) as reader:
         forward = {f.index: (f.time_s, f.rgb) for f in reader}
     store = FrameStore(clip)

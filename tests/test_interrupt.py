@@ -80,16 +80,7 @@ def test_sigint_then_resume_equals_an_uninterrupted_run(clip, tmp_path):
     proc = start(track_cmd(clip, out))
     wait_for_pngs(out, 25, proc)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "--resume continues it" in stderr
-
-    # what an interruption leaves: every output closed and readable, run.json says so
-    state = read_run(out)
-    last = state["last_frame"]
-    assert state["status"] == "interrupted" and state["resumable"] is True
-    assert 25 <= last < N - 1 and state["frames_done"] == last + 1
-    assert sorted(masks(out)) == [f"{i:05d}.png" for i in range(last + 1)]
+    last = assert_stopped_cleanly(proc, out)
     assert len((out / "tracks.jsonl").read_text().splitlines()) == last + 1
     assert len(overlay(out)) == last + 1
     with np.load(out / "masks.npz") as npz:
@@ -106,6 +97,20 @@ def test_sigint_then_resume_equals_an_uninterrupted_run(clip, tmp_path):
 
     assert main(track_cmd(clip, ref)[3:]) == 0  # the same run, never interrupted
     assert_same_outputs(ref, out)
+
+
+def assert_stopped_cleanly(proc: subprocess.Popen, out: Path) -> int:
+    """What an interruption leaves: exit 130, one message, every output closed and
+    readable up to the last frame done, run.json saying so; returns that frame."""
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume continues it" in stderr
+    state = read_run(out)
+    last = state["last_frame"]
+    assert state["status"] == "interrupted" and state["resumable"] is True
+    assert 25 <= last < N - 1 and state["frames_done"] == last + 1
+    assert sorted(masks(out)) == [f"{i:05d}.png" for i in range(last + 1)]
+    return last
 
 
 def assert_same_outputs(ref: Path, out: Path) -> None:
@@ -152,14 +157,7 @@ def test_more_signals_while_stopping_lose_no_frame(clip, tmp_path, reference, si
     for sig in signals:
         proc.send_signal(sig)
         time.sleep(0.03)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "--resume continues it" in stderr
-    state = read_run(out)
-    last = state["last_frame"]
-    assert state["status"] == "interrupted" and state["resumable"] is True
-    assert 25 <= last < N - 1 and state["frames_done"] == last + 1
-    assert sorted(masks(out)) == [f"{i:05d}.png" for i in range(last + 1)]
+    last = assert_stopped_cleanly(proc, out)
     assert len(overlay(out)) == last + 1 and not list(out.glob(".*.part"))
     resumed = subprocess.run(track_cmd(clip, out, "--resume"), capture_output=True, text=True,
                              timeout=120)
