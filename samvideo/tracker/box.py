@@ -338,14 +338,15 @@ class Tracker:
         return {} if obj is None or p.box is not None else obj.memory
 
     def _start(self, p: ObjectPrompt, cand: Candidates, memory: dict) -> _Choice:
-        """A user prompt: (re)start the object from the best candidate."""
-        box = p.points_box()
+        """A user prompt: (re)start the object from the best candidate (clicks without a
+        box: the candidate's box stands for the box the user did not draw)."""
+        k = int(np.argmax(cand.scores))
+        box = p.box if p.box is not None else (mask_to_box(cand.masks[k]) or p.points_box())
         rel, labels = _relative_points(p, box)
         self._objects[p.object_id] = TrackedObject(
             p.object_id, make_motion_model(self.config.motion, box, self.config.kalman), rel,
             labels, memory=memory
         )
-        k = int(np.argmax(cand.scores))
         mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.1))
         return _Choice(mask, float(cand.scores[k]), _logit(cand, k), "prompted")
 
