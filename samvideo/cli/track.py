@@ -156,16 +156,9 @@ def load_segmenter(args) -> tuple[Any, Any]:
     and the tracker's settings from ``--config`` / ``--set`` / ``--no-motion`` /
     ``--no-reprompt``; says which model ``auto`` chose (once it loaded: an error stays
     the only line)."""
-    from samvideo import settings
     from samvideo.segmenters import load_model, resolve_model
 
-    assignments = settings.read_file(args.config) if args.config else {}
-    assignments.update(settings.parse_assignment(a) for a in args.settings)
-    if getattr(args, "no_motion", False):
-        assignments["tracker.motion"] = "none"
-    if getattr(args, "no_reprompt", False):
-        assignments["tracker.reprompt"] = False
-    configs = settings.build(assignments)
+    configs = configs_from(args)
     name, _ = resolve_model(args.model, args.checkpoint)
     if getattr(args, "auto", False) and name == "grabcut":
         raise ValueError("--auto needs a SAM model (--model vit_b|vit_l|vit_h or --checkpoint "
@@ -178,6 +171,20 @@ def load_segmenter(args) -> tuple[Any, Any]:
     if args.model == "auto":
         print(f"samvideo: {reason}", file=sys.stderr)
     return segmenter, configs["tracker"]
+
+
+def configs_from(args) -> dict[str, Any]:
+    """The tracker's and GrabCut's configs (``{"tracker": ..., "grabcut": ...}``) from
+    ``--config``, ``--set``, ``--no-motion`` and ``--no-reprompt``."""
+    from samvideo import settings
+
+    assignments = settings.read_file(args.config) if args.config else {}
+    assignments.update(settings.parse_assignment(a) for a in args.settings)
+    if getattr(args, "no_motion", False):
+        assignments["tracker.motion"] = "none"
+    if getattr(args, "no_reprompt", False):
+        assignments["tracker.reprompt"] = False
+    return settings.build(assignments)
 
 
 def _annotator(args):
