@@ -109,16 +109,18 @@ class PostProcess:
 
 
 def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = None) -> np.ndarray:
-    """Clean a (H, W) bool mask: fill small holes, drop small/off-target islands, smooth."""
+    """Clean a (H, W) bool mask: fill small holes, drop small/off-target islands, smooth.
+
+    The holes and islands are found on the mask's box grown by a pixel (the frame's
+    other pixels are background that touches the border either way): the same answer
+    as on the whole frame, at the cost of the object's size."""
     area = int(mask.sum())
     if area == 0:
         return mask
     out = mask
-    if params.fill_holes_frac > 0:
-        out = _remove_small(~out, params.fill_holes_frac * area, border_keeps=True)
-        out = ~out
-    if params.min_island_frac > 0 or (expected is not None and params.min_component_overlap > 0):
-        out = _keep_components(out, params, expected)
+    if params.fill_holes_frac > 0 or params.min_island_frac > 0 or (
+            expected is not None and params.min_component_overlap > 0):
+        out = _clean_in_box(mask, params, expected, area)
     if params.smooth_radius > 0:
         k = cv2.getStructuringElement(
             cv2.MORPH_ELLIPSE, (2 * params.smooth_radius + 1, 2 * params.smooth_radius + 1)
@@ -126,6 +128,26 @@ def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = No
         u8 = out.astype(np.uint8)
         u8 = cv2.morphologyEx(cv2.morphologyEx(u8, cv2.MORPH_OPEN, k), cv2.MORPH_CLOSE, k)
         out = u8.astype(bool)
+    return out
+
+
+def _clean_in_box(mask: np.ndarray, params: PostProcess, expected: Box | None,
+                  area: int) -> np.ndarray:
+    """Holes filled and islands dropped on the mask's box grown by one pixel."""
+    h, w = mask.shape
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    y0, y1 = max(ys[0] - 1, 0), min(ys[-1] + 2, h)
+    x0, x1 = max(xs[0] - 1, 0), min(xs[-1] + 2, w)
+    crop = mask[y0:y1, x0:x1]
+    if params.fill_holes_frac > 0:
+        crop = ~_remove_small(~crop, params.fill_holes_frac * area, border_keeps=True)
+    if params.min_island_frac > 0 or (expected is not None and params.min_component_overlap > 0):
+        shifted = None if expected is None else (expected[0] - x0, expected[1] - y0,
+                                                 expected[2] - x0, expected[3] - y0)
+        crop = _keep_components(crop, params, shifted)
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = crop
     return out
 
 

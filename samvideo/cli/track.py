@@ -188,16 +188,9 @@ def load_segmenter(args) -> tuple[Any, Any, str | None]:
     and the tracker's settings from ``--config`` / ``--set`` / ``--no-motion`` /
     ``--no-reprompt``, and, for ``--model auto``, the line saying which model it chose
     (the caller says it once the input is known to be good)."""
-    from samvideo import settings
     from samvideo.segmenters import load_model, resolve_model
 
-    assignments = settings.read_file(args.config) if args.config else {}
-    assignments.update(settings.parse_assignment(a) for a in args.settings)
-    if getattr(args, "no_motion", False):
-        assignments["tracker.motion"] = "none"
-    if getattr(args, "no_reprompt", False):
-        assignments["tracker.reprompt"] = False
-    configs = settings.build(assignments)
+    configs = configs_from(args)
     name, _ = resolve_model(args.model, args.checkpoint)
     if getattr(args, "auto", False) and name == "grabcut":
         raise ValueError("--auto needs a SAM model (--model vit_b|vit_l|vit_h or --checkpoint "
@@ -208,6 +201,20 @@ def load_segmenter(args) -> tuple[Any, Any, str | None]:
         compile=getattr(args, "compile", False), reference=getattr(args, "reference", False),
         grabcut=configs["grabcut"])
     return segmenter, configs["tracker"], reason if args.model == "auto" else None
+
+
+def configs_from(args) -> dict[str, Any]:
+    """The tracker's and GrabCut's configs (``{"tracker": ..., "grabcut": ...}``) from
+    ``--config``, ``--set``, ``--no-motion`` and ``--no-reprompt``."""
+    from samvideo import settings
+
+    assignments = settings.read_file(args.config) if args.config else {}
+    assignments.update(settings.parse_assignment(a) for a in args.settings)
+    if getattr(args, "no_motion", False):
+        assignments["tracker.motion"] = "none"
+    if getattr(args, "no_reprompt", False):
+        assignments["tracker.reprompt"] = False
+    return settings.build(assignments)
 
 
 def _annotator(args):

@@ -98,6 +98,8 @@ class GrabCutConfig:
     # lost comes back when it is next to the mask (0 = off)
     regrow_above: float = 0.85  # ...where the colour posterior is at least this: colours
     # the models are unsure of stay out of reach
+    regrow_in_box: bool = True  # ...and anywhere inside the request's box (the object's
+    # extent): a part lost behind an occluder comes back where it shows again
     point_radius: float = 0.03  # a click's seed disc radius, as a fraction of the box's
     # longer side
     colour: str = "first+core"  # the colour models of later frames (COLOUR_MODES)
@@ -278,6 +280,11 @@ class GrabCutSegmenter:
             seeds = self._rect_seeds(bgr.shape[:2], box, origin, scale)
         else:
             seeds, near = self._prior_seeds(prior[y0:y1, x0:x1], bgr.shape[:2], scale)
+            if near is not None and self.config.regrow_in_box:
+                # the request's box is the object's whole extent: a part the prior lost
+                # (behind an occluder) may come back anywhere in it, not only next to it
+                near |= (seeds == cv2.GC_BGD) & box_to_mask(_to_crop(box, origin, scale),
+                                                            seeds.shape)
         if req.background is not None:
             self._background_seeds(seeds, req.background[y0:y1, x0:x1], near)
         self._click_seeds(seeds, req, box, origin, scale, near)
