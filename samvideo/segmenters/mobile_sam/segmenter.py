@@ -1,0 +1,48 @@
+"""The :class:`MobileSamSegmenter`: SAM's segmenter over MobileSAM's model.
+
+MobileSAM keeps SAM's interface (the same ``Sam`` wrapper, prompt encoder, mask decoder,
+1024-pixel input and 64 x 64 embedding); only the image encoder differs (TinyViT). So the
+segmenter is :class:`~samvideo.segmenters.sam.SamSegmenter` with three hooks changed:
+the model is loaded by :func:`load_mobile_sam`, the reference is ``mobile_sam``'s own
+``SamPredictor``, and the fast path leaves the encoder's attention as it is (SAM's ViT
+attention patches do not apply to TinyViT) while casting it to bf16 where native.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from samvideo.segmenters.mobile_sam.checkpoint import MobileSamArch, load_mobile_sam
+from samvideo.segmenters.sam.segmenter import SamSegmenter
+
+
+def _mobile_sam_predictor():
+    from mobile_sam import SamPredictor  # imported after build_mobile_sam's warning filter
+
+    return SamPredictor
+
+
+class MobileSamSegmenter(SamSegmenter):
+    """MobileSAM behind the :class:`~samvideo.segmenters.base.Segmenter` protocol.
+
+    Arguments, attributes and both paths are :class:`SamSegmenter`'s: ``reference=True``
+    runs ``mobile_sam.SamPredictor`` unchanged (bit-identical to it); the fast path
+    preprocesses on the device, encodes batches with TinyViT (bf16 weights where the
+    hardware has native bf16) and decodes all objects of a frame together.
+    ``name`` is ``"mobile_sam"``.
+    """
+
+    def __init__(self, checkpoint: str | Path, **options) -> None:
+        self.predictor_class = _mobile_sam_predictor()
+        super().__init__(checkpoint, **options)
+
+    def _load(self, checkpoint, model, device, state) -> tuple[torch.nn.Module, MobileSamArch]:
+        return load_mobile_sam(checkpoint, model=model, device=device, state=state)
+
+    def _name(self) -> str:
+        return "mobile_sam"
+
+    def _speed_up_encoder(self, *, sdpa: bool, compile: bool) -> None:
+        pass  # TinyViT's attention is windowed and small; its convolutions are oneDNN's
