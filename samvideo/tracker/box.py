@@ -124,6 +124,8 @@ class Tracker:
         self._next_index = 0
         self._prev_gray: np.ndarray | None = None
         self.frame_size: tuple[int, int] | None = None
+        # the still-background cue only for backends that read it (SAM's ignore it)
+        self._reads_background = getattr(segmenter, "reads_background", True)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -265,7 +267,7 @@ class Tracker:
         pbox = mask_to_box(prior) if prior is not None else None
         box = predicted if pbox is None or self.config.motion == "none" else pbox
         still = None
-        if flow is not None and self.config.still is not None:
+        if flow is not None and self.config.still is not None and self._reads_background:
             still = flow.still_part(o.last_mask, self.config.still)
         return _Plan(predicted, box, prior, flow, still)
 

@@ -39,6 +39,7 @@ from samvideo.segmenters.sam.attention import (
     use_sdpa_attention,
 )
 from samvideo.segmenters.sam.checkpoint import load_sam
+from samvideo.segmenters.upscale import upscale_masks
 
 __all__ = ["LOW_RES", "SamEmbedding", "SamSegmenter"]
 
@@ -364,17 +365,18 @@ class SamSegmenter:
     ) -> list[Candidates]:
         """Per-object (K, 256, 256) logits and (K,) scores → :class:`Candidates`.
 
-        All objects' logits are upscaled in one ``postprocess_masks`` call (it works per
-        channel) and thresholded at 0, as ``SamPredictor`` does.
+        The masks are ``SamPredictor``'s (``postprocess_masks`` then > 0), computed by
+        :func:`upscale_masks` around each object's positive logits only.
         """
-        stacked = torch.cat(low_res)[None]  # (1, sum K, 256, 256)
-        masks = self.model.postprocess_masks(stacked, embedding.input_size, embedding.original_size)
-        masks = (masks[0] > self.model.mask_threshold).cpu().numpy()
-        logits = stacked[0].float().cpu().numpy()
+        side = self.arch.img_size
+        steps = [((side, side), embedding.input_size),
+                 (embedding.original_size, embedding.original_size)]
+        logits = torch.cat(low_res).float().cpu().numpy()  # (sum K, 256, 256)
         out, start = [], 0
-        for lr, s in zip(low_res, scores, strict=True):
+        for lr, s in zip(low_res, scores, strict=True):  # one window per object
             stop = start + lr.shape[0]
-            out.append(Candidates(masks[start:stop], clip_scores(s), logits[start:stop]))
+            masks = upscale_masks(lr.float(), steps, self.model.mask_threshold)
+            out.append(Candidates(masks, clip_scores(s), logits[start:stop]))
             start = stop
         return out
 

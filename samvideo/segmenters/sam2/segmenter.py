@@ -31,6 +31,7 @@ from samvideo.segmenters.base import Candidates, PromptRequest
 from samvideo.segmenters.checks import check_frames, check_request, clip_scores, group_by
 from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
 from samvideo.segmenters.sam2.checkpoint import load_sam2
+from samvideo.segmenters.upscale import upscale_masks
 
 #: SAM 2's image predictor clamps the low-res logits it returns to this range
 _LOGIT_CLAMP = 32.0
@@ -241,15 +242,14 @@ class Sam2Segmenter:
             for k, i in enumerate(rows):
                 low_res[i], iou[i] = masks[k], scores[k]
         t1 = self._clock()
-        stacked = torch.cat(low_res)[None]  # (1, sum K, 256, 256)
-        up = F.interpolate(stacked, embedding.original_size, mode="bilinear",
-                           align_corners=False)[0] > 0
-        up = up.cpu().numpy()
-        logits = stacked[0].clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP).cpu().numpy()
+        size = embedding.original_size
+        logits = torch.cat(low_res).float().clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP).cpu().numpy()
         out, start = [], 0
-        for lr, s in zip(low_res, iou, strict=True):
+        for lr, s in zip(low_res, iou, strict=True):  # one window per object
             stop = start + lr.shape[0]
-            out.append(Candidates(up[start:stop], clip_scores(s), logits[start:stop]))
+            # the predictor's F.interpolate to the frame's size, then > 0, around the object
+            masks = upscale_masks(lr.float(), [(size, size)])
+            out.append(Candidates(masks, clip_scores(s), logits[start:stop]))
             start = stop
         t2 = self._clock()
         self.stage_seconds["decoder"] += t1 - t0
