@@ -177,7 +177,7 @@ def plain_loop(
             break
         predictor.set_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         masks, scores, _ = predictor.predict(box=box, multimask_output=True)
-        mask = masks[int(np.argmax(scores))]
+        mask = masks[int(np.argmax(scores))].astype(bool)  # SAM 2 answers float 0 / 1
         if mask.any():
             ys, xs = np.nonzero(mask)
             box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)

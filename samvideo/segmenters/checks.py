@@ -72,3 +72,32 @@ def group_by(requests: Sequence[PromptRequest], key) -> dict:
     for index, request in enumerate(requests):
         groups.setdefault(key(request), []).append(index)
     return groups
+
+
+def check_predict_inputs(embedding: object, kind: type,
+                         requests: Sequence[PromptRequest]) -> None:
+    """Validate ``predict``'s inputs: an embedding of the segmenter's ``kind`` and every
+    request (:func:`check_request`).
+
+    Raises:
+        ValueError: names the embedding's type, or the request index and field.
+    """
+    if not isinstance(embedding, kind):
+        raise ValueError(f"embedding must be a {kind.__name__} from encode(), "
+                         f"not {type(embedding).__name__}")
+    for index, request in enumerate(requests):
+        check_request(request, index)
+
+
+def predictor_answer(predictor, request: PromptRequest) -> tuple:
+    """A family predictor's ``predict`` (``SamPredictor``, ``mobile_sam.SamPredictor``,
+    ``SAM2ImagePredictor``: one signature) for one request, as a user calls it; returns
+    its (masks, scores, logits)."""
+    has_points = len(request.points) > 0
+    return predictor.predict(
+        point_coords=request.points if has_points else None,
+        point_labels=request.labels if has_points else None,
+        box=request.box_xyxy,
+        mask_input=request.prior_logits,
+        multimask_output=request.multimask,
+    )

@@ -29,7 +29,13 @@ from segment_anything import SamPredictor
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from samvideo.segmenters.base import Candidates, PromptRequest
-from samvideo.segmenters.checks import LOW_RES, check_frames, check_request, clip_scores
+from samvideo.segmenters.checks import (
+    LOW_RES,
+    check_frames,
+    check_predict_inputs,
+    clip_scores,
+    predictor_answer,
+)
 from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
 from samvideo.segmenters.sam.arch import SamArch
 from samvideo.segmenters.sam.attention import (
@@ -249,12 +255,7 @@ class SamSegmenter:
         Raises:
             ValueError: a bad embedding or request (names the request index and field).
         """
-        if not isinstance(embedding, SamEmbedding):
-            raise ValueError(
-                f"embedding must be a SamEmbedding from encode(), not {type(embedding).__name__}"
-            )
-        for index, request in enumerate(requests):
-            check_request(request, index)
+        check_predict_inputs(embedding, SamEmbedding, requests)
         if not requests:
             return []
         with self._predict_lock, torch.inference_mode():
@@ -268,14 +269,7 @@ class SamSegmenter:
         predictor.original_size = embedding.original_size
         predictor.input_size = embedding.input_size
         predictor.is_image_set = True
-        has_points = len(request.points) > 0
-        masks, scores, logits = predictor.predict(
-            point_coords=request.points if has_points else None,
-            point_labels=request.labels if has_points else None,
-            box=request.box_xyxy,
-            mask_input=request.prior_logits,
-            multimask_output=request.multimask,
-        )
+        masks, scores, logits = predictor_answer(predictor, request)
         predictor.reset_image()
         return Candidates(masks, clip_scores(scores), logits.astype(np.float32))
 

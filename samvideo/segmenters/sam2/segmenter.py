@@ -28,7 +28,13 @@ import torch
 import torch.nn.functional as F
 
 from samvideo.segmenters.base import Candidates, PromptRequest
-from samvideo.segmenters.checks import check_frames, check_request, clip_scores, group_by
+from samvideo.segmenters.checks import (
+    check_frames,
+    check_predict_inputs,
+    clip_scores,
+    group_by,
+    predictor_answer,
+)
 from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
 from samvideo.segmenters.sam2.checkpoint import load_sam2
 from samvideo.segmenters.upscale import upscale_masks
@@ -188,12 +194,7 @@ class Sam2Segmenter:
         Raises:
             ValueError: a bad embedding or request (names the request index and field).
         """
-        if not isinstance(embedding, Sam2Embedding):
-            raise ValueError(
-                f"embedding must be a Sam2Embedding from encode(), not {type(embedding).__name__}"
-            )
-        for index, request in enumerate(requests):
-            check_request(request, index)
+        check_predict_inputs(embedding, Sam2Embedding, requests)
         if not requests:
             return []
         with self._predict_lock, torch.inference_mode():
@@ -207,14 +208,7 @@ class Sam2Segmenter:
                                "high_res_feats": [f[None] for f in embedding.high_res]}
         predictor._orig_hw = [embedding.original_size]
         predictor._is_image_set = True
-        has_points = len(request.points) > 0
-        masks, scores, logits = predictor.predict(
-            point_coords=request.points if has_points else None,
-            point_labels=request.labels if has_points else None,
-            box=request.box_xyxy,
-            mask_input=request.prior_logits,
-            multimask_output=request.multimask,
-        )
+        masks, scores, logits = predictor_answer(predictor, request)
         predictor.reset_predictor()
         return Candidates(masks.astype(bool), clip_scores(scores), logits.astype(np.float32))
 
