@@ -147,8 +147,10 @@ def track(
         points, neg_points: foreground / background clicks (x, y) for the one object.
         prompts: instead of the three above: :class:`ObjectPrompt` objects (several
             objects, objects that start later, points per object).
-        model: ``"auto"`` (best cached SAM checkpoint, else GrabCut), ``"vit_b"`` …,
-            ``"grabcut"``, or a ready :class:`Segmenter`.
+        model: ``"auto"`` (the best cached checkpoint for the device, or the family of
+            ``checkpoint``; else GrabCut), a ``--model`` name (``"mobile_sam"``,
+            ``"sam2.1_hiera_tiny"``, ``"vit_b"`` …, ``"grabcut"``: :data:`MODEL_NAMES`), or
+            a ready :class:`Segmenter`.
         output: a folder: also write ``exports`` there (as ``samvideo track -o``).
         start, end: track from / up to (not including) a frame number (``120``) or a
             time (``"2.5s"``, ``2.5``) — results keep source frame numbers; boxes are

@@ -68,14 +68,14 @@ class AutoConfig:
 
 
 def sam_model(segmenter: Any):
-    """The ``segment_anything`` model behind a segmenter, or ValueError naming the backend
-    (``--auto`` needs SAM)."""
+    """The ``segment_anything``-style model behind a segmenter (SAM, or MobileSAM, which
+    keeps SAM's interface), or ValueError naming the backend (``--auto`` needs one)."""
     model = getattr(segmenter, "model", None)
-    if model is None or not hasattr(model, "image_encoder"):
+    if model is None or not hasattr(model, "prompt_encoder"):
         name = getattr(segmenter, "name", type(segmenter).__name__)
-        raise ValueError(f"--auto needs a SAM model (--model vit_b|vit_l|vit_h or --checkpoint "
-                         f"PATH); the {name!r} backend cannot segment everything: give the "
-                         "objects with --box / --point / --prompts instead")
+        raise ValueError(f"--auto needs a SAM or MobileSAM model (--model vit_b|vit_l|vit_h|"
+                         f"mobile_sam or --checkpoint PATH); the {name!r} backend cannot segment "
+                         "everything: give the objects with --box / --point / --prompts instead")
     return model
 
 

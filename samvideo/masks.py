@@ -111,16 +111,26 @@ class PostProcess:
 def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = None) -> np.ndarray:
     """Clean a (H, W) bool mask: fill small holes, drop small/off-target islands, smooth.
 
-    The holes and islands are found on the mask's box grown by a pixel (the frame's
-    other pixels are background that touches the border either way): the same answer
-    as on the whole frame, at the cost of the object's size."""
+    The work is done on the mask's box grown by a margin (every component of the mask,
+    and every hole, lies in it; a hole that reaches the margin reaches the background
+    around the mask), so it costs the object's area, not the frame's; the answer is the
+    same as on the whole frame.
+    """
     area = int(mask.sum())
     if area == 0:
         return mask
-    out = mask
-    if params.fill_holes_frac > 0 or params.min_island_frac > 0 or (
-            expected is not None and params.min_component_overlap > 0):
-        out = _clean_in_box(mask, params, expected, area)
+    h, w = mask.shape
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    pad = 1 + 2 * params.smooth_radius  # a closing reaches no further out than this
+    y0, y1 = max(ys[0] - pad, 0), min(ys[-1] + 1 + pad, h)
+    x0, x1 = max(xs[0] - pad, 0), min(xs[-1] + 1 + pad, w)
+    crop = mask[y0:y1, x0:x1]
+    out = crop
+    if params.fill_holes_frac > 0:
+        out = ~_remove_small(~out, params.fill_holes_frac * area, border_keeps=True)
+    if params.min_island_frac > 0 or (expected is not None and params.min_component_overlap > 0):
+        out = _keep_components(out, params, expected, (x0, y0))
     if params.smooth_radius > 0:
         k = cv2.getStructuringElement(
             cv2.MORPH_ELLIPSE, (2 * params.smooth_radius + 1, 2 * params.smooth_radius + 1)
@@ -128,27 +138,11 @@ def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = No
         u8 = out.astype(np.uint8)
         u8 = cv2.morphologyEx(cv2.morphologyEx(u8, cv2.MORPH_OPEN, k), cv2.MORPH_CLOSE, k)
         out = u8.astype(bool)
-    return out
-
-
-def _clean_in_box(mask: np.ndarray, params: PostProcess, expected: Box | None,
-                  area: int) -> np.ndarray:
-    """Holes filled and islands dropped on the mask's box grown by one pixel."""
-    h, w = mask.shape
-    ys = np.flatnonzero(mask.any(axis=1))
-    xs = np.flatnonzero(mask.any(axis=0))
-    y0, y1 = max(ys[0] - 1, 0), min(ys[-1] + 2, h)
-    x0, x1 = max(xs[0] - 1, 0), min(xs[-1] + 2, w)
-    crop = mask[y0:y1, x0:x1]
-    if params.fill_holes_frac > 0:
-        crop = ~_remove_small(~crop, params.fill_holes_frac * area, border_keeps=True)
-    if params.min_island_frac > 0 or (expected is not None and params.min_component_overlap > 0):
-        shifted = None if expected is None else (expected[0] - x0, expected[1] - y0,
-                                                 expected[2] - x0, expected[3] - y0)
-        crop = _keep_components(crop, params, shifted)
-    out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = crop
-    return out
+    if out is crop:
+        return mask
+    full = np.zeros_like(mask)
+    full[y0:y1, x0:x1] = out
+    return full
 
 
 def _remove_small(mask: np.ndarray, min_area: float, *, border_keeps: bool) -> np.ndarray:
@@ -158,15 +152,18 @@ def _remove_small(mask: np.ndarray, min_area: float, *, border_keeps: bool) -> n
     if n <= 1:
         return mask
     h, w = mask.shape
-    keep = np.zeros(n, bool)
-    for i in range(1, n):
-        x, y, bw, bh, a = stats[i]
-        touches = x == 0 or y == 0 or x + bw == w or y + bh == h
-        keep[i] = a >= min_area or (border_keeps and touches)
+    x, y, bw, bh, a = (stats[:, i] for i in range(5))
+    keep = a >= min_area
+    if border_keeps:
+        keep |= (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    keep[0] = False
     return keep[labels]
 
 
-def _keep_components(mask: np.ndarray, params: PostProcess, expected: Box | None) -> np.ndarray:
+def _keep_components(mask: np.ndarray, params: PostProcess, expected: Box | None,
+                     origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Keep the big components that overlap ``expected``; ``mask`` is the frame's crop
+    whose top-left corner is ``origin`` (x, y) in the frame's pixels."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 2:
         return mask
@@ -178,6 +175,7 @@ def _keep_components(mask: np.ndarray, params: PostProcess, expected: Box | None
         big = a >= params.min_island_frac * total
         on_target = True
         if expected is not None and params.min_component_overlap > 0:
+            x, y = x + origin[0], y + origin[1]
             comp = (float(x), float(y), float(x + bw), float(y + bh))
             on_target = _overlap_frac(comp, expected) >= params.min_component_overlap
         keep[i] = big and on_target

@@ -1,15 +1,16 @@
-"""SAM checkpoints: the registry, the cache folder, download with resumption, verification.
+"""Checkpoints of every family: the cache folder, download with resumption, verification.
 
-The official checkpoints are listed in :data:`CHECKPOINTS` (largest first). A checkpoint is
+The official checkpoints are listed in :data:`CHECKPOINTS`
+(:mod:`samvideo.checkpoints`). A checkpoint is
 downloaded into the cache folder (:func:`cache_dir`: ``$SAMVIDEO_HOME`` if set, else the
 platform's user cache folder for ``samvideo``), from the official URL or from
 ``<mirror>/<filename>`` when a mirror is given (``$SAMVIDEO_WEIGHTS_MIRROR``).
 
 Files in the cache folder:
 
-- ``<filename>``: a complete checkpoint. A file only ever gets this name after its MD5 has
-  been checked against the registry, so a cheap size check (:func:`cached_path`) is enough
-  to trust it later.
+- ``<filename>``: a complete checkpoint. A file only ever gets this name once whole and,
+  where the publisher gives a checksum (MD5, or MobileSAM's git blob id), after it has
+  been checked, so a cheap size check (:func:`cached_path`) is enough to trust it later.
 - ``<filename>.part``: the bytes received so far by an interrupted download. The next
   :func:`download` continues it with an HTTP ``Range`` request (or starts over when the
   server does not honour ranges).
@@ -29,13 +30,15 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import platformdirs
+
+from samvideo.checkpoints import CHECKPOINTS, SAM_BASE_URL, Checkpoint
 
 __all__ = [
     "CHECKPOINTS",
@@ -51,12 +54,13 @@ __all__ = [
     "download",
     "file_md5",
     "get",
+    "git_blob_sha1",
     "mirror_url",
     "verify",
 ]
 
-OFFICIAL_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
-"""Base URL of Meta's official SAM checkpoints."""
+OFFICIAL_BASE_URL = SAM_BASE_URL
+"""Base URL of Meta's official SAM (1) checkpoints."""
 
 ENV_HOME = "SAMVIDEO_HOME"
 """Environment variable naming the cache folder (overrides the platform default)."""
@@ -76,51 +80,6 @@ piece being read is lost (urllib3 raises before handing it over), so it is kept 
 
 HTTP_TIMEOUT_S = 60.0
 """Connect and read timeout of each HTTP request, in seconds."""
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """One SAM checkpoint file.
-
-    Attributes:
-        name: registry key and SAM model type (``"vit_h"``, ``"vit_l"``, ``"vit_b"``), the
-            key of ``segment_anything.sam_model_registry``.
-        filename: file name in the cache folder and on the server; official names carry the
-            first six hex digits of the file's MD5 (``sam_vit_h_4b8939.pth``).
-        url: official download URL.
-        md5: full MD5 of the file, 32 lowercase hex digits.
-        size_bytes: exact file size in bytes.
-        params_m: approximate number of model parameters, in millions.
-    """
-
-    name: str
-    filename: str
-    url: str
-    md5: str
-    size_bytes: int
-    params_m: int
-
-
-def _official(name: str, filename: str, md5: str, size_bytes: int, params_m: int) -> Checkpoint:
-    return Checkpoint(name, filename, OFFICIAL_BASE_URL + filename, md5, size_bytes, params_m)
-
-
-CHECKPOINTS: dict[str, Checkpoint] = {
-    c.name: c
-    for c in (
-        # name, filename, md5, size in bytes, millions of parameters
-        _official(
-            "vit_h", "sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2564550879, 636
-        ),
-        _official(
-            "vit_l", "sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1249524607, 308
-        ),
-        _official(
-            "vit_b", "sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375042383, 91
-        ),
-    )
-}
-"""The official SAM checkpoints by name, largest first."""
 
 
 @dataclass(frozen=True)
@@ -210,9 +169,9 @@ def cached_path(
     """Return the cached file of checkpoint ``name``, or ``None`` when it is not there.
 
     Cheap: the file must exist under its final name in the cache folder (``cache``, default
-    :func:`cache_dir`) with the registry's size; its MD5 is not computed (files reach their
-    final name only after an MD5 check; use :func:`verify` for a full check). A ``.part``
-    file does not count.
+    :func:`cache_dir`) with the registry's size where it has one; no checksum is computed
+    (files reach their final name only once whole and checked; use :func:`verify` for a
+    full check). A ``.part`` file does not count.
 
     Raises:
         ValueError: unknown name.
@@ -220,7 +179,7 @@ def cached_path(
     ckpt = get(name, registry=registry)
     path = _resolve_cache(cache) / ckpt.filename
     try:
-        if path.is_file() and path.stat().st_size == ckpt.size_bytes:
+        if path.is_file() and ckpt.size_bytes in (None, path.stat().st_size):
             return path
     except OSError:
         return None
@@ -231,14 +190,18 @@ def best_cached(
     *,
     cache: str | os.PathLike[str] | None = None,
     registry: Mapping[str, Checkpoint] | None = None,
+    order: Sequence[str] | None = None,  # names by preference; None: the largest file first
 ) -> Checkpoint | None:
-    """Return the largest checkpoint present in the cache folder, or ``None``.
+    """Return the first checkpoint of ``order`` present in the cache folder, or ``None``.
 
-    This is what ``--model auto`` uses. "Present" is :func:`cached_path`'s cheap test (final
-    filename and exact size; no MD5), and "largest" is by file size.
+    This is what ``--model auto`` uses (with the order it prefers for the device).
+    "Present" is :func:`cached_path`'s cheap test (final filename and size; no checksum);
+    without ``order``, the largest file comes first.
     """
     reg = _registry(registry)
-    for ckpt in sorted(reg.values(), key=lambda c: c.size_bytes, reverse=True):
+    ranked = ([reg[n] for n in order if n in reg] if order is not None
+              else sorted(reg.values(), key=lambda c: c.megabytes, reverse=True))
+    for ckpt in ranked:
         if cached_path(ckpt.name, cache=cache, registry=reg) is not None:
             return ckpt
     return None
@@ -259,20 +222,48 @@ def _hash_into(digest: Any, path: Path) -> None:
             digest.update(view[:n])
 
 
+def git_blob_sha1(path: str | os.PathLike[str]) -> str:
+    """The git blob id of the file at ``path``: SHA-1 of ``b"blob <size>\\0"`` + its bytes,
+    what a git repository's tree names it by (lowercase hex), read in 8 MiB chunks."""
+    return _digests(Path(path))[1]
+
+
+def _digests(path: Path) -> tuple[str, str]:
+    """(MD5, git blob SHA-1) of a file, in one pass over it."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha1 = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    buffer = bytearray(HASH_CHUNK_BYTES)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            md5.update(view[:n])
+            sha1.update(view[:n])
+    return md5.hexdigest(), sha1.hexdigest()
+
+
+def _is(ckpt: Checkpoint, size: int, md5: str, sha1: str) -> bool:
+    """Whether a file of this size and these digests is ``ckpt`` by its published checksum."""
+    if ckpt.md5 is not None:
+        return ckpt.md5 == md5 and ckpt.size_bytes in (None, size)
+    return ckpt.git_sha1 is not None and ckpt.git_sha1 == sha1
+
+
 def verify(
     path: str | os.PathLike[str],
     *,
     name: str | None = None,
     registry: Mapping[str, Checkpoint] | None = None,
 ) -> VerifyResult:
-    """Check a checkpoint file's size and MD5 against the registry.
+    """Check a checkpoint file's size and checksum against the registry.
 
-    The file is identified by its MD5 and size (a renamed copy of an official checkpoint is
-    recognised). It is expected to be checkpoint ``name`` when given, else the checkpoint
-    whose filename it carries, if any; ``ok`` is false when it is expected to be a checkpoint
-    and is not (truncated, corrupt, or another one). A file that claims to be none and
-    matches none is reported as such with ``ok`` true: that is not an error. Reading a
-    multi-GB file takes seconds (streamed, 8 MiB at a time).
+    The file is identified by its checksum (MD5 and size, or MobileSAM's git blob id), so a
+    renamed copy of an official checkpoint is recognised. It is expected to be checkpoint
+    ``name`` when given, else the checkpoint whose filename it carries, if any; ``ok`` is
+    false when it is expected to be a checkpoint and is not (truncated, corrupt, or another
+    one). A file that claims to be none and matches none is reported as such with ``ok``
+    true: that is not an error; so is one that claims to be a checkpoint whose publisher
+    gives no checksum (SAM 2.1): there is nothing to check it against. Reading a multi-GB
+    file takes seconds (streamed, 8 MiB at a time).
 
     Raises:
         ValueError: ``path`` is not a file, or ``name`` is unknown.
@@ -283,8 +274,8 @@ def verify(
     if not p.is_file():
         raise ValueError(f"not a file: {str(p)!r}")
     size = p.stat().st_size
-    md5 = file_md5(p)
-    matches = next((c for c in reg.values() if c.md5 == md5 and c.size_bytes == size), None)
+    md5, sha1 = _digests(p)
+    matches = next((c for c in reg.values() if _is(c, size, md5, sha1)), None)
     claimed = expected or next((c for c in reg.values() if c.filename == p.name), None)
 
     if claimed is None:
@@ -296,21 +287,36 @@ def verify(
         return VerifyResult(p, size, md5, None, True, message)
 
     if matches == claimed:
-        message = f"{p.name} is {claimed.name}: size and md5 {md5} match"
+        what = "md5" if claimed.md5 else "git blob id"
+        digest = claimed.md5 or claimed.git_sha1
+        message = f"{p.name} is {claimed.name}: size and {what} {digest} match"
         return VerifyResult(p, size, md5, matches, True, message)
+    if claimed.checksum is None and matches is None:
+        message = (f"{p.name}: {claimed.name} has no published checksum to check it against "
+                   f"(size {size}, about {claimed.megabytes:.0f} MB expected; md5 {md5})")
+        return VerifyResult(p, size, md5, None, True, message)
 
-    if size < claimed.size_bytes:
+    if claimed.size_bytes is not None and size < claimed.size_bytes:
         problem = f"is truncated: {size} of {claimed.size_bytes} bytes"
-    elif size > claimed.size_bytes:
+    elif claimed.size_bytes is not None and size > claimed.size_bytes:
         problem = f"is too large: {size} bytes, expected {claimed.size_bytes}"
-    else:
+    elif claimed.md5 is not None:
         problem = f"is corrupt: md5 {md5}, expected {claimed.md5}"
+    elif claimed.git_sha1 is not None:
+        problem = (f"is corrupt or another file: git blob id {sha1}, expected "
+                   f"{claimed.git_sha1} ({size} bytes, about {claimed.megabytes:.1f} MB expected)")
+    else:
+        problem = "is another official checkpoint"
     message = f"{p.name} is not {claimed.name}: it {problem}"
     if matches is not None:
         message += f"; it is {matches.name} ({matches.filename})"
-    elif size != claimed.size_bytes:
+    elif claimed.size_bytes is not None and size != claimed.size_bytes:
         message += f" (md5 {md5})"
     return VerifyResult(p, size, md5, matches, False, message)
+
+
+class ChecksumError(ValueError):
+    """Downloaded data whose git blob id is not the registry's (MD5s are pooch's to check)."""
 
 
 class ResumableDownloader:
@@ -335,6 +341,7 @@ class ResumableDownloader:
     and ``received`` (bytes received by this call).
 
     Raises (from a call):
+        ChecksumError: ``git_sha1`` is given and the data's is another (the part is deleted).
         requests.exceptions.RequestException: HTTP error status, connection failure,
             timeout, or a body shorter than announced (the part is kept for next time).
     """
@@ -346,8 +353,10 @@ class ResumableDownloader:
         expected_size: int | None = None,
         progress: bool = True,
         timeout: float = HTTP_TIMEOUT_S,
+        git_sha1: str | None = None,  # the file's git blob id, checked before handing over
     ) -> None:
         self.part = Path(part)
+        self.git_sha1 = git_sha1
         self.expected_size = expected_size
         self.progress = progress
         self.timeout = timeout
@@ -364,6 +373,11 @@ class ResumableDownloader:
             self.md5 = file_md5(self.part)  # complete already: let pooch check it
         else:
             self._fetch(url, offset)
+        if self.git_sha1 is not None:
+            got = git_blob_sha1(self.part)
+            if got != self.git_sha1:
+                self.part.unlink()
+                raise ChecksumError(f"git blob id {got}, expected {self.git_sha1}")
         if isinstance(output_file, (str, os.PathLike)):
             os.replace(self.part, output_file)
         else:
@@ -479,16 +493,18 @@ def download(
     cache: str | os.PathLike[str] | None = None,
     registry: Mapping[str, Checkpoint] | None = None,
 ) -> Path:
-    """Download checkpoint ``name`` into the cache folder, check its MD5, return its path.
+    """Download checkpoint ``name`` into the cache folder, check it, return its path.
 
     The file comes from ``<mirror>/<filename>`` when ``mirror`` (else
     ``$SAMVIDEO_WEIGHTS_MIRROR``) is set, else from the official URL, into ``cache``
-    (default :func:`cache_dir`, created if missing). When the file is already there, its
-    MD5 is checked (seconds for vit_h, no network) and it is returned; a cached file that
-    fails the check is downloaded again. Data arrives in ``<filename>.part``; an interrupted
-    download keeps it, and the next call continues it with an HTTP Range request. The
-    complete data gets its final name only after pooch has checked its MD5, so a corrupt
-    download never sits under the final name. A tqdm bar goes to stderr unless
+    (default :func:`cache_dir`, created if missing). It is checked against the publisher's
+    checksum: the MD5 (by pooch), or the git blob id (MobileSAM); SAM 2.1's publisher
+    gives none. When the file is already there, it is checked (seconds for vit_h, no
+    network) and returned; a cached file that fails the check is downloaded again. Data
+    arrives in ``<filename>.part``; an interrupted download keeps it, and the next call
+    continues it with an HTTP Range request. The complete data gets its final name only
+    after its checksum has been checked, so a corrupt download never sits under the final
+    name. A tqdm bar goes to stderr unless
     ``progress`` is false. ``registry`` replaces :data:`CHECKPOINTS` (for tests).
 
     Raises:
@@ -506,12 +522,16 @@ def download(
     folder = _resolve_cache(cache)
     _make_dir(folder)
     part = folder / (ckpt.filename + PART_SUFFIX)
-    downloader = ResumableDownloader(part, expected_size=ckpt.size_bytes, progress=progress)
+    downloader = ResumableDownloader(part, expected_size=ckpt.size_bytes, progress=progress,
+                                     git_sha1=ckpt.git_sha1)
+    final = folder / ckpt.filename
+    if ckpt.git_sha1 is not None and final.is_file() and git_blob_sha1(final) != ckpt.git_sha1:
+        final.unlink()  # pooch checks MD5s only: a bad cached copy is fetched again
     try:
         with _pooch_log_level(quiet=not progress):
             result = pooch.retrieve(
                 url,
-                known_hash=f"md5:{ckpt.md5}",
+                known_hash=f"md5:{ckpt.md5}" if ckpt.md5 else None,
                 fname=ckpt.filename,
                 path=folder,
                 downloader=downloader,
@@ -520,8 +540,12 @@ def download(
         kept = part.stat().st_size if part.is_file() else 0
         message = f"download of {url} failed: {exc}"
         if kept:
-            message += f"; {kept} of {ckpt.size_bytes} bytes kept in {part}, run again to resume"
+            of = f" of {ckpt.size_bytes}" if ckpt.size_bytes else ""
+            message += f"; {kept}{of} bytes kept in {part}, run again to resume"
         raise RuntimeError(message) from exc
+    except ChecksumError as exc:
+        raise RuntimeError(f"checksum mismatch for {ckpt.filename} from {url}: {exc}; the "
+                           "downloaded data was deleted") from exc
     except ValueError as exc:  # pooch's hash check; it has deleted the data already
         if downloader.md5 is None or downloader.md5 == ckpt.md5:
             raise RuntimeError(f"download of {url} failed: {exc}") from exc

@@ -4,8 +4,12 @@
   ``segment_anything``'s modules by ``tools/make_random_sam.py``; 1024-pixel input,
   64x64 embedding, SAM's real prompt encoder and mask decoder; ~22 MB), made once per
   session. It loads through the real loading path (``load_sam`` / ``--checkpoint``).
+* ``mobile_sam_checkpoint`` / ``sam2_checkpoint``: seeded random MobileSAM (``vit_t``,
+  ~41 MB) and SAM 2.1 ``hiera_tiny`` (~156 MB) checkpoints, built by each family's own
+  code in its official format, made once per session; they have the real models' shapes
+  and cost.
 * ``make_random_sam``: the ``tools/make_random_sam.py`` module, for tests that need
-  another architecture or seed (``save_random_sam(path, arch, seed=...)``).
+  another architecture or seed (``save_random_checkpoint(path, arch, seed=...)``).
 * ``sample_dir``: the project's ``sample_videos/`` folder.
 * ``shared_data``: ``../shared/data`` (DAVIS clips etc.); the test is skipped without it.
 """
@@ -47,6 +51,20 @@ def tiny_sam_checkpoint(tmp_path_factory: pytest.TempPathFactory, make_random_sa
     """Path of a random tiny SAM checkpoint (arch ``tiny``, seed 0), made once per session."""
     path = tmp_path_factory.mktemp("sam") / "sam_tiny_seed0.pth"
     return make_random_sam.save_random_sam(path, "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def mobile_sam_checkpoint(tmp_path_factory: pytest.TempPathFactory, make_random_sam) -> Path:
+    """Path of a random MobileSAM checkpoint (a plain state dict, seed 0), made once."""
+    path = tmp_path_factory.mktemp("mobile_sam") / "mobile_sam_seed0.pt"
+    return make_random_sam.save_random_checkpoint(path, "mobile_sam", seed=0)
+
+
+@pytest.fixture(scope="session")
+def sam2_checkpoint(tmp_path_factory: pytest.TempPathFactory, make_random_sam) -> Path:
+    """Path of a random SAM 2.1 hiera_tiny checkpoint (``{"model": ...}``, seed 0), made once."""
+    path = tmp_path_factory.mktemp("sam2") / "sam2.1_hiera_tiny_seed0.pt"
+    return make_random_sam.save_random_checkpoint(path, "sam2.1_hiera_tiny", seed=0)
 
 
 @pytest.fixture(scope="session")

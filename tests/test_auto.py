@@ -57,12 +57,12 @@ def test_config_is_checked():
 
 def test_grabcut_cannot_segment_everything(tmp_path, capsys):
     frame = np.zeros((*SHAPE, 3), np.uint8)
-    with pytest.raises(ValueError, match="--auto needs a SAM model"):
+    with pytest.raises(ValueError, match="--auto needs a SAM or MobileSAM model"):
         auto_prompts(GrabCutSegmenter(), frame)
     code = main(["track", str(SAMPLES / "moving" / "video.mp4"), "--auto", "--model", "grabcut",
                  "-o", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
-    assert code == 2 and "--auto needs a SAM model" in err and "Traceback" not in err
+    assert code == 2 and "--auto needs a SAM or MobileSAM model" in err and "Traceback" not in err
 
 
 def test_auto_refuses_other_prompts_and_max_objects_needs_it(tmp_path, capsys):

@@ -103,3 +103,26 @@ def test_anchor_box_extends_a_partial_box_from_its_trusted_edge():
     assert anchor_box((125, 50, 140, 80), (99, 50, 139, 80), size) == (100, 50, 140, 80)
     # a whole box is kept
     assert anchor_box((100, 50, 140, 80), (0, 0, 40, 30), size) == (100, 50, 140, 80)
+
+
+def test_postprocess_on_the_mask_box_equals_the_whole_frame():
+    """The clean-up works on the mask's box grown by a margin; the answer is the one the
+    same steps give on the whole frame (holes that reach the margin are background)."""
+    from samvideo.masks import PostProcess, _keep_components, _remove_small, postprocess
+
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        mask = np.zeros((120, 160), bool)
+        for _ in range(rng.integers(1, 6)):
+            y, x = rng.integers(0, 120), rng.integers(0, 160)
+            h, w = rng.integers(1, 25), rng.integers(1, 30)
+            mask[max(y - 15, 0):y + h, max(x - 20, 0):x + w] = True
+        mask &= rng.random(mask.shape) > 0.03  # pinholes
+        if trial % 4 == 0:
+            mask[:, :3] = True  # touching the frame's edge
+        params = PostProcess(min_component_overlap=0.05 if trial % 2 else 0.0)
+        expected_box = (20.0, 10.0, 120.0, 100.0) if trial % 3 else None
+        area = int(mask.sum())
+        want = ~_remove_small(~mask, params.fill_holes_frac * area, border_keeps=True)
+        want = _keep_components(want, params, expected_box)
+        assert np.array_equal(postprocess(mask, params, expected_box), want), trial

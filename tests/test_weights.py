@@ -130,23 +130,36 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # --- registry -------------------------------------------------------------------------
 
 
-def test_registry_has_the_three_official_checkpoints_largest_first() -> None:
-    assert list(CHECKPOINTS) == ["vit_h", "vit_l", "vit_b"]
-    sizes = [c.size_bytes for c in CHECKPOINTS.values()]
+def test_registry_has_every_family_with_its_sources() -> None:
+    assert list(CHECKPOINTS) == ["vit_h", "vit_l", "vit_b", "sam2.1_hiera_large",
+                                 "sam2.1_hiera_base_plus", "sam2.1_hiera_small",
+                                 "sam2.1_hiera_tiny", "mobile_sam"]
+    sam = [c for c in CHECKPOINTS.values() if c.family == "sam"]
+    sizes = [c.size_bytes for c in sam]
     assert sizes == sorted(sizes, reverse=True)
-    params = [c.params_m for c in CHECKPOINTS.values()]
-    assert params == sorted(params, reverse=True)
-    for name, ckpt in CHECKPOINTS.items():
-        assert ckpt.name == name
+    for ckpt in sam:
         assert re.fullmatch(r"[0-9a-f]{32}", ckpt.md5)
-        assert ckpt.filename == f"sam_{name}_{ckpt.md5[:6]}.pth"
+        assert ckpt.filename == f"sam_{ckpt.name}_{ckpt.md5[:6]}.pth"
         assert ckpt.url == "https://dl.fbaipublicfiles.com/segment_anything/" + ckpt.filename
+        assert ckpt.checksum == f"md5:{ckpt.md5}"
     assert CHECKPOINTS["vit_h"].md5 == "4b8939a88964f0f4ff5f5b2642c598a6"
     assert CHECKPOINTS["vit_l"].md5 == "0b3195507c641ddb6910d2bb5adee89c"
     assert CHECKPOINTS["vit_b"].md5 == "01ec64d29a2fca3f0661936605ae66f8"
     assert CHECKPOINTS["vit_h"].size_bytes == 2564550879
     assert CHECKPOINTS["vit_l"].size_bytes == 1249524607
     assert CHECKPOINTS["vit_b"].size_bytes == 375042383
+    for size, params in (("tiny", 39), ("small", 46), ("base_plus", 81), ("large", 224)):
+        ckpt = CHECKPOINTS[f"sam2.1_hiera_{size}"]
+        assert ckpt.family == "sam2.1" and ckpt.params_m == params
+        assert ckpt.url == ("https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
+                            f"sam2.1_hiera_{size}.pt")
+        assert ckpt.checksum is None and "no checksum" in ckpt.source  # Meta publishes none
+        assert ckpt.megabytes == pytest.approx(4 * ckpt.params_m, rel=0.02)
+    mobile = CHECKPOINTS["mobile_sam"]
+    assert mobile.url == "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt"
+    assert mobile.checksum == "git-sha1:7ef2d090979fd9853adf17b7a99c8b94a1c5a6a7"
+    assert mobile.megabytes == 38.8 and mobile.family == "mobile_sam"
+    assert all(c.source for c in CHECKPOINTS.values())
 
 
 def test_get_known_and_unknown_names() -> None:
@@ -436,3 +449,65 @@ def test_best_cached_official_registry_empty_cache(home: Path) -> None:
     assert weights.best_cached() is None
     assert all(weights.cached_path(name) is None for name in CHECKPOINTS)
     assert not home.exists()  # looking does not create the folder
+
+
+# --- checkpoints without an MD5: MobileSAM's git blob id, SAM 2.1's none ----------------
+
+
+def _git_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_git_blob_id_is_what_git_computes(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"hello\n")
+    # `printf 'hello\n' | git hash-object --stdin`
+    assert weights.git_blob_sha1(path) == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_download_checks_a_git_blob_id(home: Path, server: ServerState, corrupt: bool) -> None:
+    payload = random.Random(7).randbytes(PAYLOAD_BYTES)
+    ckpt = Checkpoint("blob", "blob.pt", "http://official.invalid/blob.pt", None, None, 1,
+                      "mobile_sam", 0.3, git_sha1=_git_sha1(payload), source="test")
+    (server.root / ckpt.filename).write_bytes(payload)
+    server.corrupt = corrupt
+    registry = {"blob": ckpt}
+    if corrupt:
+        with pytest.raises(RuntimeError, match="checksum mismatch for blob.pt") as info:
+            weights.download("blob", mirror=server.url, registry=registry, progress=False)
+        assert ckpt.git_sha1 in str(info.value)
+        assert list(home.iterdir()) == []  # nothing under the final name, no part left
+        return
+    path = weights.download("blob", mirror=server.url, registry=registry, progress=False)
+    assert path == home / "blob.pt" and path.read_bytes() == payload
+    assert weights.cached_path("blob", registry=registry) == path  # no size to compare
+    result = weights.verify(path, registry=registry)
+    assert result.ok and result.matches == ckpt and "git blob id" in result.message
+    path.write_bytes(payload[:-1])  # damaged in the cache: verify says so, download refetches
+    result = weights.verify(path, registry=registry)
+    assert not result.ok and "corrupt or another file" in result.message
+    again = weights.download("blob", mirror=server.url, registry=registry, progress=False)
+    assert again.read_bytes() == payload
+
+
+def test_a_checkpoint_without_published_checksum(home: Path, server: ServerState) -> None:
+    payload = b"sam 2.1 weights" * 1000
+    ckpt = Checkpoint("s2", "s2.pt", "http://official.invalid/s2.pt", None, None, 1,
+                      "sam2.1", 0.015, source="test")
+    (server.root / "s2.pt").write_bytes(payload)
+    path = weights.download("s2", mirror=server.url, registry={"s2": ckpt}, progress=False)
+    assert path.read_bytes() == payload
+    result = weights.verify(path, registry={"s2": ckpt})
+    assert result.ok and result.matches is None and "no published checksum" in result.message
+
+
+def test_best_cached_follows_the_order_it_is_given(home: Path) -> None:
+    registry = _sized_registry()
+    home.mkdir(parents=True)
+    for name, size in (("small", 100), ("big", 300)):
+        (home / f"sam_{name}_000000.pth").write_bytes(bytes(size))
+    assert weights.best_cached(registry=registry) == registry["big"]
+    assert weights.best_cached(registry=registry, order=("mid", "small", "big")) == \
+        registry["small"]
+    assert weights.best_cached(registry=registry, order=("mid",)) is None

@@ -6,12 +6,15 @@ The clip is sent as MPEG-TS (H.264) over TCP on 127.0.0.1, paced at its real rat
 ``samvideo track tcp://...`` would: the newest frame is segmented, the others predicted.
 Printed: frames received / processed / predicted-only, the processing rate, the time
 per segmented frame, and the latency from a frame's arrival to its result, p50 / p95 /
-max. ``--random-sam vit_b`` builds a SAM with random weights (the real cost of vit_b;
-official weights cannot be downloaded everywhere).
+max, and the share of the frames received that were segmented. ``--random-sam NAME``
+builds a model with random weights by its family's own code (``tools/make_random_sam.py``:
+``mobile_sam``, ``sam2.1_hiera_tiny`` ..., ``vit_b`` ...: the real cost; official weights
+cannot be downloaded everywhere).
 
 Usage::
 
     python tools/bench_live.py --model grabcut
+    python tools/bench_live.py --random-sam mobile_sam --device cpu --loops 3
     python tools/bench_live.py --random-sam vit_b --device cpu --loops 3
     python tools/bench_live.py --checkpoint sam_vit_b_01ec64.pth --device cuda --json
 """
@@ -46,10 +49,12 @@ DEFAULT_CLIP = ROOT / "sample_videos" / "moving" / "video.mp4"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     model = p.add_mutually_exclusive_group()
-    model.add_argument("--model", default="grabcut", help="grabcut, vit_b, vit_l, vit_h")
-    model.add_argument("--checkpoint", type=Path, help="a SAM checkpoint file")
-    model.add_argument("--random-sam", metavar="ARCH",
-                       help="a SAM with random weights: tiny, vit_b, vit_l or vit_h")
+    model.add_argument("--model", default="grabcut",
+                       help="grabcut, or a cached checkpoint's name (mobile_sam, vit_b, ...)")
+    model.add_argument("--checkpoint", type=Path, help="a checkpoint file of any family")
+    model.add_argument("--random-sam", metavar="NAME",
+                       help="a model with random weights: mobile_sam, sam2.1_hiera_tiny, "
+                            "sam2.1_hiera_small, ..., tiny, vit_b, vit_l or vit_h")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto")
     p.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="video to stream")
@@ -74,7 +79,8 @@ def make_segmenter(args: argparse.Namespace, workdir: Path):
                                                       ROOT / "tools" / "make_random_sam.py")
         tool = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(tool)
-        path = tool.save_random_sam(workdir / f"random_{args.random_sam}.pth", args.random_sam)
+        path = tool.save_random_checkpoint(workdir / f"random_{args.random_sam}.pt",
+                                           args.random_sam)
         return build_segmenter("auto", checkpoint=path, **sam_options), f"random {args.random_sam}"
     if args.checkpoint:
         return build_segmenter("auto", checkpoint=args.checkpoint, **sam_options), \
@@ -129,7 +135,8 @@ def report(d: dict, status: str) -> str:
         f"(period {d['frame_period_ms']:.1f} ms), {d['frames_sent']} frames over TCP",
         f"model:      {d['model']} on {d['device']} ({d['precision']}); {d['machine']}",
         f"frames:     {d['frames_received']} received, {d['frames_processed']} processed, "
-        f"{d['frames_predicted_only']} predicted-only, {d['frames_dropped']} dropped ({status})",
+        f"{d['frames_predicted_only']} predicted-only, {d['frames_dropped']} dropped ({status}); "
+        f"segmented {d['frames_processed'] / max(d['frames_received'], 1):.0%}",
         f"processing: {d['processing_fps']} frames/s; segment mean {d['segment_ms_mean']} ms, "
         f"max {d['segment_ms_max']} ms",
         f"latency:    all frames p50 {lat['p50']} ms, p95 {lat['p95']} ms, max {lat['max']} ms",

@@ -27,7 +27,10 @@ def weights(args) -> int:
         for ck in registry.CHECKPOINTS.values():
             cached = registry.cached_path(ck.name)
             mark = "cached" if cached else "not cached"
-            print(f"{ck.name:6} {ck.filename:22} {ck.size_bytes / 1e6:8.1f} MB  {mark}")
+            about = "" if ck.size_bytes else "~"
+            check = (ck.checksum or "no published checksum").split(":")[0]
+            print(f"{ck.name:22} {ck.filename:25} {about:>1}{ck.megabytes:7.1f} MB  "
+                  f"{check:21} {mark}")
         return EXIT_OK
     if args.weights_command == "download":
         ck = registry.get(args.name)

@@ -199,8 +199,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     from samvideo.segmenters import MODEL_NAMES
 
     p.add_argument("--model", default="auto", choices=MODEL_NAMES,
-                   help="segmenter (auto: best cached SAM checkpoint, else GrabCut)")
-    p.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint file")
+                   help="segmenter (auto: the best cached checkpoint for the device, or the "
+                        "family of --checkpoint; else GrabCut)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="a SAM, SAM 2.1 or MobileSAM checkpoint file (its tensors say which)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
 

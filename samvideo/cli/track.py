@@ -191,11 +191,11 @@ def load_segmenter(args) -> tuple[Any, Any, str | None]:
     from samvideo.segmenters import load_model, resolve_model
 
     configs = configs_from(args)
-    name, _ = resolve_model(args.model, args.checkpoint)
+    name, _ = resolve_model(args.model, args.checkpoint, device=args.device)
     if getattr(args, "auto", False) and name == "grabcut":
-        raise ValueError("--auto needs a SAM model (--model vit_b|vit_l|vit_h or --checkpoint "
-                         "PATH): GrabCut cannot segment everything; give the objects with "
-                         "--box / --point / --prompts instead")
+        raise ValueError("--auto needs a SAM or MobileSAM model (--model vit_b|vit_l|vit_h|"
+                         "mobile_sam or --checkpoint PATH): GrabCut cannot segment everything; "
+                         "give the objects with --box / --point / --prompts instead")
     segmenter, reason = load_model(
         args.model, checkpoint=args.checkpoint, device=args.device, precision=args.precision,
         compile=getattr(args, "compile", False), reference=getattr(args, "reference", False),

@@ -1,8 +1,10 @@
 """Segmenter backends behind one protocol, and a registry of builder functions.
 
 :func:`load_model` is the one way every caller (the command line, ``samvideo.track()``,
-the browser page) gets a segmenter: ``load_model("grabcut")`` or ``load_model("vit_b",
-checkpoint=...)``; the names a user may give to ``--model`` are :data:`MODEL_NAMES`.
+the browser page) gets a segmenter: ``load_model("grabcut")``, ``load_model("mobile_sam")``
+(a cached checkpoint) or ``load_model("auto", checkpoint=...)`` (the file's tensors say
+its family: SAM, SAM 2.1 or MobileSAM, :mod:`~samvideo.segmenters.families`); the names a
+user may give to ``--model`` are :data:`MODEL_NAMES`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from samvideo.segmenters import families
 from samvideo.segmenters.base import Candidates, PromptRequest, Segmenter
 from samvideo.segmenters.grabcut import GrabCutConfig, GrabCutSegmenter
 
-#: ``--model`` choices: ``auto`` picks the best cached SAM checkpoint, else GrabCut.
-MODEL_NAMES = ("auto", "vit_h", "vit_l", "vit_b", "grabcut")
+#: ``--model`` choices: ``auto`` picks the best cached checkpoint for the device (or the
+#: family the ``--checkpoint`` file is of), else GrabCut.
+MODEL_NAMES = ("auto", "vit_h", "vit_l", "vit_b", "sam2.1_hiera_tiny", "sam2.1_hiera_small",
+               "sam2.1_hiera_base_plus", "sam2.1_hiera_large", "mobile_sam", "grabcut")
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
 
 
@@ -24,9 +29,26 @@ def _build_grabcut(config: GrabCutConfig | None = None, **ignored: Any) -> Segme
     return GrabCutSegmenter(config)  # device and precision do not apply to OpenCV
 
 
-def _build_sam(model: str, checkpoint: str | Path | None, config: Any = None,
-               **options: Any) -> Segmenter:
-    from samvideo.segmenters.sam import SamSegmenter
+def _segmenter_class(family: str) -> type:
+    """The segmenter of a checkpoint family (imported on first use: torch, sam2, ...)."""
+    if family == "sam":
+        from samvideo.segmenters.sam import SamSegmenter
+
+        return SamSegmenter
+    if family == "sam2.1":
+        from samvideo.segmenters.sam2 import Sam2Segmenter
+
+        return Sam2Segmenter
+    from samvideo.segmenters.mobile_sam import MobileSamSegmenter
+
+    return MobileSamSegmenter
+
+
+def _build_model(model: str, checkpoint: str | Path | None, config: Any = None,
+                 **options: Any) -> Segmenter:
+    """A checkpoint family's segmenter: the file is read once, its tensors say the family
+    (and the model, which must be ``model`` unless that is ``"auto"``)."""
+    from samvideo.segmenters.checkpoint import read_checkpoint
 
     if checkpoint is None:
         from samvideo import weights
@@ -38,23 +60,35 @@ def _build_sam(model: str, checkpoint: str | Path | None, config: Any = None,
                 f"'samvideo weights download {model}'"
             )
         checkpoint = cached
-    return SamSegmenter(checkpoint, model=model, **options)
+    state = read_checkpoint(checkpoint)
+    source = f"checkpoint {checkpoint}"
+    family, found = families.identify(state, source)
+    families.check_model(model, found, source)
+    return _segmenter_class(family)(checkpoint, model="auto", state=state, **options)
+
+
+def _model_builder(name: str) -> Callable[..., Segmenter]:
+    def build(checkpoint: str | Path | None = None, **options: Any) -> Segmenter:
+        return _build_model(name, checkpoint, **options)
+
+    return build
 
 
 SEGMENTER_REGISTRY: dict[str, Callable[..., Segmenter]] = {
     "grabcut": lambda checkpoint=None, **o: _build_grabcut(**o),
-    "vit_h": lambda checkpoint=None, **o: _build_sam("vit_h", checkpoint, **o),
-    "vit_l": lambda checkpoint=None, **o: _build_sam("vit_l", checkpoint, **o),
-    "vit_b": lambda checkpoint=None, **o: _build_sam("vit_b", checkpoint, **o),
+    **{name: _model_builder(name) for name in families.FAMILY_OF},
 }
 
 
-def resolve_model(model: str, checkpoint: str | Path | None) -> tuple[str, str]:
+def resolve_model(model: str, checkpoint: str | Path | None, *,
+                  device: str = "auto") -> tuple[str, str]:
     """Turn ``--model`` / ``--checkpoint`` into a concrete backend name.
 
-    Returns ``(model, reason)``: ``auto`` with a checkpoint becomes SAM with the
-    architecture read from the file; ``auto`` without one becomes the largest cached
-    official checkpoint, else ``grabcut``. ``reason`` says which and why.
+    Returns ``(model, reason)``: ``auto`` with a checkpoint stays ``auto`` (the family is
+    read from the file when it loads); ``auto`` without one becomes the best cached
+    official checkpoint for ``device`` (on a CPU the fastest, :data:`families.CPU_ORDER`;
+    on a GPU the most accurate, :data:`families.GPU_ORDER`), else ``grabcut``. ``reason``
+    says which and why.
     """
     if model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODEL_NAMES)}")
@@ -63,27 +97,40 @@ def resolve_model(model: str, checkpoint: str | Path | None) -> tuple[str, str]:
     if model != "auto":
         return model, f"model {model}"
     if checkpoint is not None:
-        return "auto", f"SAM checkpoint {checkpoint}"
+        return "auto", f"checkpoint {checkpoint} (its tensors say the model)"
     from samvideo import weights
 
-    best = weights.best_cached()
+    gpu = _wants_gpu(device)
+    best = weights.best_cached(order=families.GPU_ORDER if gpu else families.CPU_ORDER)
     if best is None:
         return "grabcut", (
-            "no SAM checkpoint in the cache: using GrabCut "
-            "('samvideo weights download vit_b' gets SAM)"
+            "no checkpoint in the cache: using GrabCut ('samvideo weights download "
+            "mobile_sam' gets a SAM model that runs fast on a CPU)"
         )
-    return best.name, f"using cached SAM checkpoint {best.name} ({weights.cached_path(best.name)})"
+    why = ("the most accurate cached model, for a GPU" if gpu
+           else "the fastest cached model, for a CPU")
+    return best.name, f"using {best.name} ({weights.cached_path(best.name)}): {why}"
+
+
+def _wants_gpu(device: str) -> bool:
+    """Whether ``--device`` means CUDA (``auto``: when there is one)."""
+    text = str(device).strip().lower()
+    if text == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return text.startswith("cuda")
 
 
 def build_segmenter(model: str, *, checkpoint: str | Path | None = None, **options) -> Segmenter:
     """Build a segmenter by ``--model`` name (after :func:`resolve_model`).
 
-    ``model="auto"`` with a checkpoint loads SAM with the architecture read from the file.
+    ``model="auto"`` with a checkpoint builds the family its tensors say.
     """
     if model == "auto":
         if checkpoint is None:
             raise ValueError("model 'auto' needs a checkpoint here; call resolve_model first")
-        return _build_sam("auto", checkpoint, **options)
+        return _build_model("auto", checkpoint, **options)
     try:
         builder = SEGMENTER_REGISTRY[model]
     except KeyError:
@@ -108,10 +155,14 @@ def load_model(
     ValueError names a bad name, a missing checkpoint or a file that is not a model."""
     if not isinstance(model, str):
         return model, f"model {getattr(model, 'name', type(model).__name__)}"
-    name, reason = resolve_model(model, checkpoint)
+    name, reason = resolve_model(model, checkpoint, device=device)
     options: dict[str, Any] = {"config": grabcut} if name == "grabcut" else {
         "device": device, "precision": precision, "compile": compile, "reference": reference}
-    return build_segmenter(name, checkpoint=checkpoint, **options), reason
+    segmenter = build_segmenter(name, checkpoint=checkpoint, **options)
+    if name == "auto":
+        title = families.TITLES[segmenter.family]
+        reason = f"{title} checkpoint {checkpoint} holds {segmenter.name}"
+    return segmenter, reason
 
 
 def describe(segmenter: Segmenter) -> dict[str, Any]:

@@ -31,7 +31,8 @@ class PromptRequest:
         background: (H, W) bool pixels known not to be the object, or None: the part of
             the prior that moves with the background while the object moves
             (:meth:`~samvideo.motion.FlowWarp.still_part`). GrabCut makes them sure
-            background; SAM ignores them.
+            background; the SAM family ignores them, and says so
+            (:attr:`Segmenter.reads_background`), so the tracker leaves it None for them.
         memory: per-object scratch space the tracker keeps between frames and hands
             back on every request; a backend may keep object state in it (GrabCut keeps
             the first frame's colour model and the last background model there).
@@ -82,6 +83,11 @@ class Segmenter(Protocol):
 
     #: Short name written to run.json, e.g. ``"sam:vit_b"`` or ``"grabcut"``.
     name: str
+
+    #: Whether :meth:`predict` reads :attr:`PromptRequest.background` (the still-background
+    #: cue, which costs the tracker a homography fit per object and frame): GrabCut does,
+    #: the SAM family does not. A backend that does not say is given it.
+    reads_background: bool
 
     def encode(self, frames: Sequence[np.ndarray]) -> list[Any]:
         """Embed frames; ``frames`` are (H, W, 3) uint8 RGB, all the same size.

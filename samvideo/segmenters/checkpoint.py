@@ -69,3 +69,26 @@ def _load_error(path: Path, exc: Exception) -> str:
             return f"checkpoint {path} is truncated or corrupt (bad member {broken})"
     reason = text.splitlines()[0] if text else type(exc).__name__
     return f"checkpoint {path} is not a PyTorch checkpoint ({reason[:120]})"
+
+
+def check_state_keys(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
+                     source: str, model: str) -> None:
+    """Raise one ValueError where ``state`` does not fit a model's ``expected`` state dict
+    key for key: the first few missing, unexpected and wrong-shaped keys, named.
+
+    Args:
+        expected: the model's own ``state_dict()`` (shapes only are compared).
+        state: the checkpoint's tensors.
+        source: what to call the file (``"checkpoint PATH"``).
+        model: what to call the model (``"SAM vit_b"``, ``"MobileSAM vit_t"``).
+    """
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    problems = []
+    for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if keys:
+            more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+            problems.append(f"{what}: {', '.join(keys[:3])}{more}")
+    if problems:
+        raise ValueError(f"{source} does not fit {model}: {'; '.join(problems)}")

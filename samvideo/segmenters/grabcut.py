@@ -172,6 +172,8 @@ class GrabCutSegmenter:
     """
 
     name = "grabcut"
+    #: the still-background cue becomes sure background
+    reads_background = True
 
     def __init__(self, config: GrabCutConfig | None = None) -> None:
         self.config = config or GrabCutConfig()

@@ -127,6 +127,8 @@ class Tracker:
         self._prev_gray: np.ndarray | None = None
         self._prev_rgb: np.ndarray | None = None  # the previous frame (match_shift)
         self.frame_size: tuple[int, int] | None = None
+        # the still-background cue only for backends that read it (SAM's ignore it)
+        self._reads_background = getattr(segmenter, "reads_background", True)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -272,7 +274,7 @@ class Tracker:
         if flow is not None and pbox is not None and o.extent is not None:
             box = self._with_extent(o, prior, pbox, flow, shape)
         still, scale = None, None
-        if flow is not None and self.config.still is not None:
+        if flow is not None and self.config.still is not None and self._reads_background:
             still = flow.still_part(o.last_mask, self.config.still)
         if flow is not None and self.config.flow_scale:
             scale = flow.growth(prior)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from segment_anything.modeling import Sam
 
-from samvideo.segmenters.checkpoint import read_checkpoint
+from samvideo.segmenters.checkpoint import check_state_keys, read_checkpoint
 from samvideo.segmenters.device import resolve_device
 from samvideo.segmenters.sam.arch import MODEL_NAMES, SamArch, build_sam, infer_arch
 
@@ -23,6 +23,7 @@ def load_sam(
     *,
     model: str = "auto",  # "auto": trust the checkpoint's own shapes (any SAM, tiny ones too)
     device: str | torch.device = "auto",  # "auto": CUDA when present, as users expect
+    state: dict[str, torch.Tensor] | None = None,  # the file's tensors, when already read
 ) -> tuple[Sam, SamArch]:
     """Load a SAM checkpoint into a float32 model in eval mode on ``device``.
 
@@ -31,6 +32,9 @@ def load_sam(
             or ``"state_dict"``.
         model: ``"auto"``, or ``"vit_h"`` / ``"vit_l"`` / ``"vit_b"`` to insist on one.
         device: see :func:`resolve_device`.
+        state: ``checkpoint``'s state dict when the caller has read it already (the
+            registry reads a file once to tell its family); ``checkpoint`` then only
+            names it in messages.
 
     Returns:
         ``(sam, arch)``: the ``segment_anything.modeling.Sam`` and its :class:`SamArch`.
@@ -41,30 +45,16 @@ def load_sam(
     if model not in MODEL_NAMES:
         raise ValueError(f"model {model!r} is not one of {', '.join(MODEL_NAMES)}")
     target = resolve_device(device)
-    state = read_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint) if state is None else state
     source = f"checkpoint {checkpoint}"
     arch = infer_arch(state, source)
     if model != "auto" and arch.name != model:
         raise ValueError(f"{source} is {arch.name}, not {model}")
     with torch.device("meta"):
         sam = build_sam(arch)
-    _check_keys(sam, state, source, arch)
+    check_state_keys(sam.state_dict(), state, source, f"SAM {arch.name}")
     sam.load_state_dict(state, strict=True, assign=True)
     sam = sam.to(device=target, dtype=torch.float32)
     sam.requires_grad_(False)
     return sam.eval(), arch
 
-
-def _check_keys(sam: Sam, state: dict[str, torch.Tensor], source: str, arch: SamArch) -> None:
-    """Raise one clear ValueError where ``state`` does not fit ``sam`` key for key."""
-    expected = sam.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    problems = []
-    for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-        if keys:
-            more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
-            problems.append(f"{what}: {', '.join(keys[:3])}{more}")
-    if problems:
-        raise ValueError(f"{source} does not fit SAM {arch.name}: {'; '.join(problems)}")

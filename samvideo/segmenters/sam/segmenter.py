@@ -29,7 +29,15 @@ from segment_anything import SamPredictor
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from samvideo.segmenters.base import Candidates, PromptRequest
+from samvideo.segmenters.checks import (
+    LOW_RES,
+    check_frames,
+    check_predict_inputs,
+    clip_scores,
+    predictor_answer,
+)
 from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
+from samvideo.segmenters.sam.arch import SamArch
 from samvideo.segmenters.sam.attention import (
     BIAS_CHUNK_ELEMENTS,
     _Workspace,
@@ -37,9 +45,9 @@ from samvideo.segmenters.sam.attention import (
     use_sdpa_attention,
 )
 from samvideo.segmenters.sam.checkpoint import load_sam
+from samvideo.segmenters.upscale import upscale_masks
 
-#: SAM's low-resolution mask logits are (256, 256).
-LOW_RES = 256
+__all__ = ["LOW_RES", "SamEmbedding", "SamSegmenter"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,13 @@ class SamSegmenter:
             ``decoder``, ``postprocess``); on CUDA they are exact only with ``sync_timing``.
     """
 
+    #: SAM reads boxes, points and logits, not the still-background cue (GrabCut's)
+    reads_background = False
+    #: the checkpoint family (:data:`samvideo.segmenters.families.TITLES`)
+    family = "sam"
+    #: the predictor ``reference=True`` runs, unchanged
+    predictor_class: type = SamPredictor
+
     def __init__(
         self,
         checkpoint: str | Path,
@@ -92,16 +107,17 @@ class SamSegmenter:
         compile: bool = False,  # costs a minute or more up front for little gain on a CPU
         sdpa: bool = True,  # same arithmetic, less memory traffic: no reason to turn it off
         sync_timing: bool = False,  # a CUDA sync per stage costs overlap; only benchmarks want it
+        state: dict[str, torch.Tensor] | None = None,  # the file's tensors, when already read
     ) -> None:
         device_ = resolve_device(device)
         if reference and precision not in ("auto", "fp32"):
             raise ValueError(f"precision {precision!r} does not apply: reference=True runs fp32")
         self.dtype = torch.float32 if reference else resolve_precision(precision, device_)
         self.precision = {v: k for k, v in DTYPES.items()}[self.dtype]
-        self.model, self.arch = load_sam(checkpoint, model=model, device=device_)
+        self.model, self.arch = self._load(checkpoint, model, device_, state)
         self.device = device_
         self.reference = reference
-        self.name = f"sam:{self.arch.name}"
+        self.name = self._name()
         self.stage_seconds = dict.fromkeys(("preprocess", "encoder", "decoder", "postprocess"), 0.0)
         self._sync = sync_timing and device_.type == "cuda"
         self._encode_lock = threading.Lock()
@@ -110,24 +126,39 @@ class SamSegmenter:
         self._encoder = self.model.image_encoder
         if reference:
             # Two predictors sharing the model: encode and predict may run in two threads.
-            self._encode_predictor = SamPredictor(self.model)
-            self._predict_predictor = SamPredictor(self.model)
+            self._encode_predictor = self.predictor_class(self.model)
+            self._predict_predictor = self.predictor_class(self.model)
             return
-        if sdpa:
-            cpu = device_.type == "cpu"
-            use_sdpa_attention(
-                self.model.image_encoder,
-                workspace=_Workspace() if cpu and not compile else None,
-                chunk_elements=BIAS_CHUNK_ELEMENTS["cpu" if cpu else "cuda"],
-            )
-            if cpu and not compile:  # eager CPU: GEMM attention beats the CPU flash kernel
-                use_cpu_attention(self.model.image_encoder)
+        self._speed_up_encoder(sdpa=sdpa, compile=compile)
         # bf16 has fp32's range: cast the encoder's weights, no autocast casts at every layer.
         self._encoder_dtype = torch.bfloat16 if self.dtype == torch.bfloat16 else torch.float32
         self.model.image_encoder.to(self._encoder_dtype)
         if compile:
             self._encoder = torch.compile(self.model.image_encoder, dynamic=False)
         self._dense_pe = self.model.prompt_encoder.get_dense_pe()
+
+    # ------------------------------------------------------------------ family hooks
+
+    def _load(self, checkpoint: str | Path, model: str, device: torch.device,
+              state: dict[str, torch.Tensor] | None) -> tuple[torch.nn.Module, SamArch]:
+        """The float32 eval-mode model on ``device`` and its architecture."""
+        return load_sam(checkpoint, model=model, device=device, state=state)
+
+    def _name(self) -> str:
+        return f"sam:{self.arch.name}"
+
+    def _speed_up_encoder(self, *, sdpa: bool, compile: bool) -> None:
+        """Patch the image encoder's attention for the fast path (SAM's ViT blocks)."""
+        if not sdpa:
+            return
+        cpu = self.device.type == "cpu"
+        use_sdpa_attention(
+            self.model.image_encoder,
+            workspace=_Workspace() if cpu and not compile else None,
+            chunk_elements=BIAS_CHUNK_ELEMENTS["cpu" if cpu else "cuda"],
+        )
+        if cpu and not compile:  # eager CPU: GEMM attention beats the CPU flash kernel
+            use_cpu_attention(self.model.image_encoder)
 
     # ------------------------------------------------------------------ encode
 
@@ -143,7 +174,7 @@ class SamSegmenter:
         Raises:
             ValueError: no frames, or a frame of the wrong shape, dtype or size.
         """
-        size = _check_frames(frames)
+        size = check_frames(frames)
         with self._encode_lock, torch.inference_mode():
             if self.reference:
                 return [self._encode_reference(frame) for frame in frames]
@@ -226,12 +257,7 @@ class SamSegmenter:
         Raises:
             ValueError: a bad embedding or request (names the request index and field).
         """
-        if not isinstance(embedding, SamEmbedding):
-            raise ValueError(
-                f"embedding must be a SamEmbedding from encode(), not {type(embedding).__name__}"
-            )
-        for index, request in enumerate(requests):
-            _check_request(request, index)
+        check_predict_inputs(embedding, SamEmbedding, requests)
         if not requests:
             return []
         with self._predict_lock, torch.inference_mode():
@@ -245,16 +271,9 @@ class SamSegmenter:
         predictor.original_size = embedding.original_size
         predictor.input_size = embedding.input_size
         predictor.is_image_set = True
-        has_points = len(request.points) > 0
-        masks, scores, logits = predictor.predict(
-            point_coords=request.points if has_points else None,
-            point_labels=request.labels if has_points else None,
-            box=request.box_xyxy,
-            mask_input=request.prior_logits,
-            multimask_output=request.multimask,
-        )
+        masks, scores, logits = predictor_answer(predictor, request)
         predictor.reset_image()
-        return Candidates(masks, _clip_scores(scores), logits.astype(np.float32))
+        return Candidates(masks, clip_scores(scores), logits.astype(np.float32))
 
     def _predict_fast(
         self, embedding: SamEmbedding, requests: Sequence[PromptRequest]
@@ -342,17 +361,18 @@ class SamSegmenter:
     ) -> list[Candidates]:
         """Per-object (K, 256, 256) logits and (K,) scores → :class:`Candidates`.
 
-        All objects' logits are upscaled in one ``postprocess_masks`` call (it works per
-        channel) and thresholded at 0, as ``SamPredictor`` does.
+        The masks are ``SamPredictor``'s (``postprocess_masks`` then > 0), computed by
+        :func:`upscale_masks` around each object's positive logits only.
         """
-        stacked = torch.cat(low_res)[None]  # (1, sum K, 256, 256)
-        masks = self.model.postprocess_masks(stacked, embedding.input_size, embedding.original_size)
-        masks = (masks[0] > self.model.mask_threshold).cpu().numpy()
-        logits = stacked[0].float().cpu().numpy()
+        side = self.arch.img_size
+        steps = [((side, side), embedding.input_size),
+                 (embedding.original_size, embedding.original_size)]
+        logits = torch.cat(low_res).float().cpu().numpy()  # (sum K, 256, 256)
         out, start = [], 0
-        for lr, s in zip(low_res, scores, strict=True):
+        for lr, s in zip(low_res, scores, strict=True):  # one window per object
             stop = start + lr.shape[0]
-            out.append(Candidates(masks[start:stop], _clip_scores(s), logits[start:stop]))
+            masks = upscale_masks(lr.float(), steps, self.model.mask_threshold)
+            out.append(Candidates(masks, clip_scores(s), logits[start:stop]))
             start = stop
         return out
 
@@ -362,53 +382,9 @@ class SamSegmenter:
         return time.perf_counter()
 
 
-def _clip_scores(scores: np.ndarray | torch.Tensor) -> np.ndarray:
-    """SAM's predicted IoUs as (K,) float32 clipped to [0, 1], the protocol's score range."""
-    if isinstance(scores, torch.Tensor):
-        scores = scores.float().cpu().numpy()
-    return np.clip(scores, 0.0, 1.0).astype(np.float32)
-
-
 def _token_count(request: PromptRequest) -> int:
     """Sparse prompt tokens SAM makes: points (+1 padding point without a box), 2 box corners."""
     n_points = len(request.points)
     if request.box_xyxy is not None:
         return n_points + 2
     return n_points + 1 if n_points else 0
-
-
-def _check_frames(frames: Sequence[np.ndarray]) -> tuple[int, int]:
-    """Validate a batch of frames; returns their (H, W)."""
-    if len(frames) == 0:
-        raise ValueError("encode() needs at least one frame, got none")
-    first = frames[0]
-    for index, frame in enumerate(frames):
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
-            kind = getattr(frame, "dtype", type(frame).__name__)
-            raise ValueError(f"frame {index} must be a uint8 numpy array, got {kind}")
-        if frame.ndim != 3 or frame.shape[2] != 3 or 0 in frame.shape:
-            raise ValueError(f"frame {index} must be (H, W, 3) RGB, got shape {frame.shape}")
-        if frame.shape != first.shape:
-            raise ValueError(
-                f"frame {index} is {frame.shape}, frame 0 is {first.shape}: sizes differ"
-            )
-    return int(first.shape[0]), int(first.shape[1])
-
-
-def _check_request(request: PromptRequest, index: int) -> None:
-    """Validate one prompt request's fields (shapes; a prompt of some kind)."""
-    where = f"request {index}"
-    if request.box_xyxy is not None and np.shape(request.box_xyxy) != (4,):
-        raise ValueError(
-            f"{where}: box_xyxy must have shape (4,), got {np.shape(request.box_xyxy)}"
-        )
-    points = np.asarray(request.points)
-    if points.size and (points.ndim != 2 or points.shape[1] != 2):
-        raise ValueError(f"{where}: points must be (N, 2), got shape {points.shape}")
-    if len(request.labels) != len(points):
-        raise ValueError(f"{where}: {len(points)} points but {len(request.labels)} labels")
-    prior = request.prior_logits
-    if prior is not None and np.shape(prior) != (1, LOW_RES, LOW_RES):
-        raise ValueError(f"{where}: prior_logits must be (1, 256, 256), got {np.shape(prior)}")
-    if request.box_xyxy is None and not len(points) and prior is None:
-        raise ValueError(f"{where}: needs a box, points or prior_logits")

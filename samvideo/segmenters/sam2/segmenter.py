@@ -1,0 +1,302 @@
+"""The :class:`Sam2Segmenter` (SAM 2.1 image models) and its per-frame :class:`Sam2Embedding`.
+
+Two paths, as for SAM 1:
+
+* ``reference=True``: Meta's ``SAM2ImagePredictor.set_image`` + ``predict``, one call per
+  frame and per object; bit-identical to it.
+* the fast path (default): frames uploaded as uint8, resized (bilinear with antialias, as
+  torchvision's ``Resize`` in the predictor does) and normalised on the device, a whole
+  batch through the Hiera encoder in one call (bf16 weights where the hardware has
+  native bf16), optionally ``torch.compile``-d; the objects of a frame go through the
+  prompt encoder and mask decoder together (``repeat_image``, as the predictor does for
+  several boxes).
+
+Prompts are SAM 1's: a box (XYXY frame pixels), points (x, y) with labels, and the
+previous frame's (1, 256, 256) low-res logits as ``mask_input``. Frames are RGB uint8.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from samvideo.segmenters.base import Candidates, PromptRequest
+from samvideo.segmenters.checks import (
+    check_frames,
+    check_predict_inputs,
+    clip_scores,
+    group_by,
+    predictor_answer,
+)
+from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
+from samvideo.segmenters.sam2.checkpoint import load_sam2
+from samvideo.segmenters.upscale import upscale_masks
+
+#: SAM 2's image predictor clamps the low-res logits it returns to this range
+_LOGIT_CLAMP = 32.0
+#: ImageNet mean and std, as ``SAM2Transforms`` normalises
+_MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Sam2Embedding:
+    """What :meth:`Sam2Segmenter.encode` returns for one frame.
+
+    Attributes:
+        image_embed: (256, 64, 64) float32, the lowest-resolution features with SAM 2's
+            ``no_mem_embed`` added (as the image predictor does).
+        high_res: the two higher-resolution feature maps the mask decoder also reads,
+            (32, 256, 256) and (64, 128, 128) float32 (already through its ``conv_s0`` /
+            ``conv_s1``).
+        original_size: (H, W) of the frame.
+    """
+
+    image_embed: torch.Tensor
+    high_res: tuple[torch.Tensor, torch.Tensor]
+    original_size: tuple[int, int]
+
+
+class Sam2Segmenter:
+    """SAM 2.1 (image mode) behind the :class:`~samvideo.segmenters.base.Segmenter` protocol.
+
+    Args:
+        checkpoint: a SAM 2.1 ``.pt`` file, ``{"model": state_dict}`` (:func:`load_sam2`).
+        model: ``"auto"`` or the ``sam2.1_hiera_*`` name the checkpoint must be.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        precision: the encoder's compute dtype (``"auto"``: bf16 where native); bf16 casts
+            its weights, fp16 runs it under autocast; decoder and embeddings stay fp32.
+        reference: run Meta's ``SAM2ImagePredictor`` unchanged (bit-identical, slower).
+        compile: ``torch.compile`` the image encoder (static shapes: one size of frame).
+
+    Attributes:
+        name: ``"sam2.1:hiera_tiny"`` and so on.
+        arch: the :class:`~samvideo.segmenters.sam2.arch.Sam2Arch` read from the tensors.
+        device, dtype, precision, stage_seconds: as :class:`~samvideo.segmenters.sam.SamSegmenter`.
+    """
+
+    #: SAM 2 reads boxes, points and logits, not the still-background cue (GrabCut's)
+    reads_background = False
+    #: the checkpoint family (:data:`samvideo.segmenters.families.TITLES`)
+    family = "sam2.1"
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        *,
+        model: str = "auto",  # trust the tensors; a name makes a mismatch an error
+        device: str | torch.device = "auto",  # CUDA when present: SAM 2 is slow on a CPU
+        precision: str = "auto",  # bf16 where native (faster), else fp32
+        reference: bool = False,  # the fast path is what users want; tests compare the two
+        compile: bool = False,  # costs minutes up front for little gain on a CPU
+        sync_timing: bool = False,  # a CUDA sync per stage costs overlap; only benchmarks want it
+        state: dict[str, torch.Tensor] | None = None,  # the file's tensors, when already read
+    ) -> None:
+        device_ = resolve_device(device)
+        if reference and precision not in ("auto", "fp32"):
+            raise ValueError(f"precision {precision!r} does not apply: reference=True runs fp32")
+        self.dtype = torch.float32 if reference else resolve_precision(precision, device_)
+        self.precision = {v: k for k, v in DTYPES.items()}[self.dtype]
+        self.model, self.arch = load_sam2(checkpoint, model=model, device=device_, state=state)
+        self.device = device_
+        self.reference = reference
+        self.name = "sam2.1:" + self.arch.name.removeprefix("sam2.1_")
+        self.stage_seconds = dict.fromkeys(("preprocess", "encoder", "decoder", "postprocess"), 0.0)
+        self._sync = sync_timing and device_.type == "cuda"
+        self._encode_lock = threading.Lock()
+        self._predict_lock = threading.Lock()
+        if reference:
+            from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+            # Two predictors sharing the model: encode and predict may run in two threads.
+            self._encode_predictor = SAM2ImagePredictor(self.model)
+            self._predict_predictor = SAM2ImagePredictor(self.model)
+            return
+        self._encoder_dtype = torch.bfloat16 if self.dtype == torch.bfloat16 else torch.float32
+        self.model.image_encoder.to(self._encoder_dtype)
+        self._encoder = self.model.image_encoder
+        if compile:
+            self._encoder = torch.compile(self.model.image_encoder, dynamic=False)
+        self._mean = torch.tensor(_MEAN, device=device_).view(1, 3, 1, 1)
+        self._std = torch.tensor(_STD, device=device_).view(1, 3, 1, 1)
+        self._dense_pe = self.model.sam_prompt_encoder.get_dense_pe()
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, frames: Sequence[np.ndarray]) -> list[Sam2Embedding]:
+        """Embed (H, W, 3) uint8 RGB frames of one size, all in one encoder call on the
+        fast path; returns one :class:`Sam2Embedding` per frame, in order.
+
+        Raises:
+            ValueError: no frames, or a frame of the wrong shape, dtype or size.
+        """
+        size = check_frames(frames)
+        with self._encode_lock, torch.inference_mode():
+            if self.reference:
+                return [self._encode_reference(frame) for frame in frames]
+            t0 = self._clock()
+            batch = self.preprocess(frames)
+            t1 = self._clock()
+            with torch.autocast(self.device.type, dtype=self.dtype,
+                                enabled=self.dtype == torch.float16):
+                out = self._encoder(batch.to(self._encoder_dtype))
+            fpn = [f.float() for f in out["backbone_fpn"]]
+            decoder = self.model.sam_mask_decoder
+            s0, s1 = decoder.conv_s0(fpn[0]), decoder.conv_s1(fpn[1])
+            # what the predictor's flatten / add / unflatten of the last level comes to
+            embed = fpn[-1] + self.model.no_mem_embed.view(1, -1, 1, 1)
+            t2 = self._clock()
+        self.stage_seconds["preprocess"] += t1 - t0
+        self.stage_seconds["encoder"] += t2 - t1
+        return [Sam2Embedding(embed[i].clone(), (s0[i].clone(), s1[i].clone()), size)
+                for i in range(len(frames))]
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """Frames → the encoder's input on the device: (B, 3, 1024, 1024) float32, the
+        frames scaled to [0, 1], resized (bilinear, antialias, aspect not kept) and
+        normalised with ImageNet's mean / std, as ``SAM2Transforms`` does."""
+        stacked = torch.from_numpy(np.stack(frames))
+        if self.device.type == "cuda":
+            stacked = stacked.pin_memory()
+        x = stacked.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+        side = self.arch.img_size
+        x = F.interpolate(x.contiguous(), (side, side), mode="bilinear", align_corners=False,
+                          antialias=True)
+        return ((x - self._mean) / self._std).contiguous()
+
+    def _encode_reference(self, frame: np.ndarray) -> Sam2Embedding:
+        predictor = self._encode_predictor
+        predictor.set_image(frame)
+        features = predictor._features
+        embedding = Sam2Embedding(features["image_embed"][0],
+                                  tuple(f[0] for f in features["high_res_feats"]),
+                                  tuple(predictor._orig_hw[0]))
+        predictor.reset_predictor()
+        return embedding
+
+    # ------------------------------------------------------------------ predict
+
+    def predict(
+        self, embedding: Sam2Embedding, requests: Sequence[PromptRequest]
+    ) -> list[Candidates]:
+        """Candidate masks for every requested object of one frame.
+
+        Returns:
+            One :class:`Candidates` per request: masks (K, H, W) bool at frame size (logits
+            > 0), scores (K,) float32 (predicted IoU clipped to [0, 1]), logits
+            (K, 256, 256) float32 clamped to [-32, 32] as the predictor returns them;
+            K = 3 with ``multimask``, else 1.
+
+        Raises:
+            ValueError: a bad embedding or request (names the request index and field).
+        """
+        check_predict_inputs(embedding, Sam2Embedding, requests)
+        if not requests:
+            return []
+        with self._predict_lock, torch.inference_mode():
+            if self.reference:
+                return [self._predict_reference(embedding, r) for r in requests]
+            return self._predict_fast(embedding, requests)
+
+    def _predict_reference(self, embedding: Sam2Embedding, request: PromptRequest) -> Candidates:
+        predictor = self._predict_predictor
+        predictor._features = {"image_embed": embedding.image_embed[None],
+                               "high_res_feats": [f[None] for f in embedding.high_res]}
+        predictor._orig_hw = [embedding.original_size]
+        predictor._is_image_set = True
+        masks, scores, logits = predictor_answer(predictor, request)
+        predictor.reset_predictor()
+        return Candidates(masks.astype(bool), clip_scores(scores), logits.astype(np.float32))
+
+    def _predict_fast(self, embedding: Sam2Embedding,
+                      requests: Sequence[PromptRequest]) -> list[Candidates]:
+        """Requests of one composition (box or not, number of points, multimask) go through
+        the prompt encoder and the mask decoder together; all the answers are upscaled in
+        one interpolation."""
+        t0 = self._clock()
+        dense = self._dense_embeddings(requests)
+        low_res: list[torch.Tensor] = [torch.empty(0)] * len(requests)
+        iou: list[torch.Tensor] = [torch.empty(0)] * len(requests)
+        kinds = group_by(requests, lambda r: (r.box_xyxy is not None, len(r.points), r.multimask))
+        for (_, _, multimask), rows in kinds.items():
+            sparse = self._sparse_embeddings([requests[i] for i in rows], embedding.original_size)
+            masks, scores, _, _ = self.model.sam_mask_decoder(
+                image_embeddings=embedding.image_embed[None],
+                image_pe=self._dense_pe,
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense[rows],
+                multimask_output=multimask,
+                repeat_image=len(rows) > 1,
+                high_res_features=[f[None] for f in embedding.high_res],
+            )
+            for k, i in enumerate(rows):
+                low_res[i], iou[i] = masks[k], scores[k]
+        t1 = self._clock()
+        size = embedding.original_size
+        logits = torch.cat(low_res).float().clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP).cpu().numpy()
+        out, start = [], 0
+        for lr, s in zip(low_res, iou, strict=True):  # one window per object
+            stop = start + lr.shape[0]
+            # the predictor's F.interpolate to the frame's size, then > 0, around the object
+            masks = upscale_masks(lr.float(), [(size, size)])
+            out.append(Candidates(masks, clip_scores(s), logits[start:stop]))
+            start = stop
+        t2 = self._clock()
+        self.stage_seconds["decoder"] += t1 - t0
+        self.stage_seconds["postprocess"] += t2 - t1
+        return out
+
+    def _dense_embeddings(self, requests: Sequence[PromptRequest]) -> torch.Tensor:
+        """(B, 256, 64, 64): the prior logits through the mask downscaler, else no-mask."""
+        encoder = self.model.sam_prompt_encoder
+        grid = self.arch.embedding_size
+        dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+            len(requests), -1, grid, grid)
+        with_prior = [i for i, r in enumerate(requests) if r.prior_logits is not None]
+        if not with_prior:
+            return dense
+        priors = np.stack([requests[i].prior_logits for i in with_prior]).astype(np.float32)
+        dense = dense.clone()
+        dense[with_prior] = encoder._embed_masks(torch.as_tensor(priors, device=self.device))
+        return dense
+
+    def _sparse_embeddings(self, requests: Sequence[PromptRequest],
+                           size: tuple[int, int]) -> torch.Tensor:
+        """(B, N, 256) tokens of requests of one composition: as the predictor does, the
+        box becomes two corner points (labels 2, 3) ahead of the clicks, coordinates are
+        scaled to the 1024-pixel input, and the prompt encoder pads one point."""
+        h, w = size
+        side = self.arch.img_size
+        coords, labels = [], []
+        if requests[0].box_xyxy is not None:
+            boxes = np.stack([r.box_xyxy for r in requests]).astype(np.float32).reshape(-1, 2, 2)
+            coords.append(torch.as_tensor(boxes, device=self.device))
+            labels.append(torch.tensor([[2, 3]], dtype=torch.int, device=self.device)
+                          .repeat(len(requests), 1))
+        if len(requests[0].points):
+            points = np.stack([r.points for r in requests]).astype(np.float32)
+            coords.append(torch.as_tensor(points, device=self.device))
+            labels.append(torch.as_tensor(np.stack([r.labels for r in requests]),
+                                          dtype=torch.int, device=self.device))
+        if not coords:  # logits only
+            return torch.empty((len(requests), 0, self.arch.prompt_embed_dim),
+                               device=self.device)
+        xy = torch.cat(coords, 1)
+        # as the predictor: divided by the frame size, then multiplied by the input size
+        xy[..., 0] /= w
+        xy[..., 1] /= h
+        xy = xy * side
+        sparse, _ = self.model.sam_prompt_encoder(points=(xy, torch.cat(labels, 1)), boxes=None,
+                                                  masks=None)
+        return sparse
+
+    def _clock(self) -> float:
+        if self._sync:
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
