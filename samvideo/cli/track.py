@@ -151,13 +151,10 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def load_segmenter(args) -> tuple[Any, Any]:
-    """The segmenter ``--model`` / ``--checkpoint`` / ``--device`` ask for, with GrabCut's
-    and the tracker's settings from ``--config`` / ``--set`` / ``--no-motion`` /
-    ``--no-reprompt``; says which model ``auto`` chose (once it loaded: an error stays
-    the only line)."""
+def read_settings(args) -> dict[str, Any]:
+    """GrabCut's and the tracker's settings (``{"grabcut": ..., "tracker": ...}``) from
+    ``--config`` / ``--set`` / ``--no-motion`` / ``--no-reprompt``."""
     from samvideo import settings
-    from samvideo.segmenters import load_model, resolve_model
 
     assignments = settings.read_file(args.config) if args.config else {}
     assignments.update(settings.parse_assignment(a) for a in args.settings)
@@ -165,7 +162,16 @@ def load_segmenter(args) -> tuple[Any, Any]:
         assignments["tracker.motion"] = "none"
     if getattr(args, "no_reprompt", False):
         assignments["tracker.reprompt"] = False
-    configs = settings.build(assignments)
+    return settings.build(assignments)
+
+
+def load_segmenter(args) -> tuple[Any, Any]:
+    """The segmenter ``--model`` / ``--checkpoint`` / ``--device`` ask for, with GrabCut's
+    and the tracker's settings (:func:`read_settings`); says which model ``auto`` chose
+    (once it loaded: an error stays the only line)."""
+    from samvideo.segmenters import load_model, resolve_model
+
+    configs = read_settings(args)
     name, _ = resolve_model(args.model, args.checkpoint)
     if getattr(args, "auto", False) and name == "grabcut":
         raise ValueError("--auto needs a SAM model (--model vit_b|vit_l|vit_h or --checkpoint "
