@@ -52,22 +52,21 @@ def run_batch(manifest: str | Path | Manifest, options: BatchOptions, *,
     stop = stop if stop is not None else Stop()
     signals = signals or stop.on_signals()  # the caller's stop: the caller's signals
     t0 = time.monotonic()
-    with signals:
-        engine = make_engine(options, len(manifest.clips))
-        driver = None
-        try:
-            with engine:
-                report.engine = engine.describe()
-                report.write()
-                jobs = [_job(c, options, manifest, engine.threads) for c in manifest.clips]
-                driver = Driver(engine, jobs, records, retries=options.retries, stop=stop,
-                                on_progress=on_progress)
-                try:
-                    driver.run()
-                except KeyboardInterrupt:  # a second Ctrl-C: the workers stop at once
-                    engine.kill()
-        finally:
-            report.wall_s = time.monotonic() - t0
+    engine = make_engine(options, len(manifest.clips))
+    driver = None
+    try:
+        with engine, signals:  # signals after the engine: ray.init sets a SIGTERM handler
+            report.engine = engine.describe()
+            report.write()
+            jobs = [_job(c, options, manifest, engine.threads) for c in manifest.clips]
+            driver = Driver(engine, jobs, records, retries=options.retries, stop=stop,
+                            on_progress=on_progress)
+            try:
+                driver.run()
+            except KeyboardInterrupt:  # a second Ctrl-C: the workers stop at once
+                engine.kill()
+    finally:
+        report.wall_s = time.monotonic() - t0
     report.error = driver.fatal if driver else None
     _settle(report, stop)
     if options.dataset_exports and not report.error:

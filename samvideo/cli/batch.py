@@ -50,35 +50,26 @@ def batch(args) -> int:
 
 
 def batch_options(args) -> Any:
-    """:class:`~samvideo.batching.BatchOptions` from the command line (the ``track``
-    options become every clip's :class:`~samvideo.run.FileOptions`)."""
+    """:class:`~samvideo.batching.BatchOptions` from the command line, through
+    :func:`samvideo.api.batch_options` (the ``track`` options become every clip's)."""
     from samvideo.annotate import MaskAnnotator
-    from samvideo.batching import BatchOptions, ModelSpec
-    from samvideo.export import parse_exports
-    from samvideo.run import FileOptions
+    from samvideo.api import batch_options as build
     from samvideo.segmenters import resolve_model
 
     configs = read_settings(args)
-    name, reason = resolve_model(args.model, args.checkpoint)
-    checkpoint = None
-    if args.checkpoint:
-        checkpoint = Path(args.checkpoint).expanduser().resolve()  # workers have other cwds
-        if not checkpoint.is_file():
-            raise ValueError(f"--checkpoint {args.checkpoint!r} does not exist")
+    options = build(
+        args.output, engine=args.engine, ray_address=args.ray_address, workers=args.workers,
+        cpus_per_clip=args.cpus_per_clip, gpus_per_clip=args.gpus_per_clip,
+        retries=args.retries, skip_bad=args.skip_bad, overwrite=args.overwrite,
+        dataset_exports=args.dataset_export, model=args.model, checkpoint=args.checkpoint,
+        device=args.device, precision=args.precision, compile=args.compile,
+        reference=args.reference, exports=args.export, max_frames=args.max_frames,
+        fps=args.fps, timeout_s=args.timeout, tracker=configs["tracker"],
+        grabcut=configs["grabcut"], batch=args.batch,
+        annotator=MaskAnnotator(style=args.overlay_style, opacity=args.opacity))
     if args.model == "auto":
-        print(f"samvideo: {reason}", file=sys.stderr)
-    model = ModelSpec(name=name, checkpoint=None if checkpoint is None else str(checkpoint),
-                      device=args.device, precision=args.precision, compile=args.compile,
-                      reference=args.reference, grabcut=configs["grabcut"])
-    clip = FileOptions(exports=parse_exports(args.export), max_frames=args.max_frames,
-                       fps=args.fps, timeout_s=args.timeout, tracker=configs["tracker"],
-                       annotator=MaskAnnotator(style=args.overlay_style, opacity=args.opacity))
-    return BatchOptions(
-        output=Path(args.output), engine=args.engine, ray_address=args.ray_address,
-        workers=args.workers, cpus_per_clip=args.cpus_per_clip,
-        gpus_per_clip=args.gpus_per_clip, retries=args.retries, skip_bad=args.skip_bad,
-        overwrite=args.overwrite, dataset_exports=tuple(dict.fromkeys(args.dataset_export)),
-        model=model, clip=clip, encoder_batch=args.batch)
+        print(f"samvideo: {resolve_model(args.model, args.checkpoint)[1]}", file=sys.stderr)
+    return options
 
 
 class BatchBar:
