@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from samvideo.batching.clip import ClipJob, ClipOutcome, Frames, Lost, Started, run_clip
@@ -58,14 +59,16 @@ class RayEngine:
         self._refs: dict[Any, int] = {}  # object ref -> row
         self._progress: Any = None
         self._cluster: dict[str, float] = {}
+        self.start_s = 0.0  # starting (or joining) the cluster, before any clip
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address, "workers": self.workers,
                 "cpus_per_clip": self.cpus_per_clip, "gpus_per_clip": self.gpus_per_clip,
                 "threads_per_worker": self.threads, "cluster": self._cluster,
-                "ray": getattr(self._ray, "__version__", None)}
+                "start_s": self.start_s, "ray": getattr(self._ray, "__version__", None)}
 
     def __enter__(self) -> RayEngine:
+        t0 = time.monotonic()
         ray = self._ray = import_ray()
         if not ray.is_initialized():  # else: the caller's (a notebook, a test) is used
             try:
@@ -83,6 +86,7 @@ class RayEngine:
         except BaseException:
             self.__exit__()
             raise
+        self.start_s = time.monotonic() - t0
         return self
 
     def _prepare(self, ray: Any) -> None:
