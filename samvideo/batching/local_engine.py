@@ -80,8 +80,10 @@ class LocalEngine:
         self._env.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         try:
+            if exc_type is not None:  # the driver failed: let the clips close their files
+                self.stop()
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
         finally:

@@ -226,11 +226,10 @@ def _parse_row(fields: dict[str, Any], base: Path, exports: tuple[str, ...],
     except ValueError as exc:
         raise _Bad("end", fields["end"], str(exc)) from None
     prompts, field = _prompts(fields, base)
-    if part["start"] is None:  # with --start, the run checks them on the first frame
-        try:
-            check_prompts(prompts, info)
-        except ValueError as exc:
-            raise _Bad(field, fields[field], str(exc)) from None
+    try:
+        check_prompts(prompts, info)  # the frame size is the same wherever the part starts
+    except ValueError as exc:
+        raise _Bad(field, fields[field], str(exc)) from None
     truth = None
     if "ground_truth" in fields:
         if "davis" not in exports:

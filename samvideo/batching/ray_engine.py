@@ -30,6 +30,7 @@ from samvideo.batching.local_engine import thread_environment
 from samvideo.stop import Stop
 
 INSTALL = "--engine ray needs Ray: pip install 'samvideo[ray]' (or pip install ray)"
+STOP_WAIT_S = 30.0  # a failing driver waits this long for clips to close their files
 
 
 def import_ray() -> Any:
@@ -70,6 +71,7 @@ class RayEngine:
     def __enter__(self) -> RayEngine:
         t0 = time.monotonic()
         ray = self._ray = import_ray()
+        self.address = self.address or os.environ.get("RAY_ADDRESS") or None  # as ray.init
         if not ray.is_initialized():  # else: the caller's (a notebook, a test) is used
             try:
                 ray.init(address=self.address,
@@ -114,9 +116,11 @@ class RayEngine:
         ray = self._ray
         if ray is None or not ray.is_initialized():
             return
-        for ref in list(self._refs):
-            ray.cancel(ref, force=True)
-        self._refs.clear()
+        if self._refs:  # the driver failed: stop the clips cleanly, then at once
+            self.stop()
+            ray.wait(list(self._refs), num_returns=len(self._refs), timeout=STOP_WAIT_S)
+            self.kill()
+            self._refs.clear()
         if self._owns:
             ray.shutdown()
 

@@ -150,3 +150,22 @@ def test_interrupted_batch_run_again_redoes_nothing_complete(engine, tmp_path, l
         for frame, mask in masks.items():
             assert np.array_equal(mask, track_masks[name][frame]), (name, frame)
     assert "complete*" in again.stdout  # the table marks what an earlier run did
+
+
+def test_a_model_no_worker_can_build_stops_the_batch_in_one_line(tmp_path, capsys):
+    """A checkpoint that is not a model fails on the first worker: the batch stops
+    there (exit 2, one line) instead of failing every clip three times."""
+    fake = tmp_path / "sam_vit_b.pth"
+    fake.write_bytes(b"not a checkpoint")
+    manifest = write_manifest(tmp_path / "clips.jsonl",
+                              [manifest_row("moving"), manifest_row("two_objects")])
+    args = batch_args(manifest, tmp_path / "out", "--workers", "1")
+    args[args.index("grabcut")] = "vit_b"
+    assert main([*args, "--checkpoint", str(fake)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("samvideo: error: the model could not be "
+                                               "built on ")
+    report = json.loads((tmp_path / "out" / "batch.json").read_text())
+    assert report["status"] == "failed" and report["error"] in err[0]
+    assert [c["status"] for c in report["clips"]] == ["failed", "not started"]
+    assert sum(c["tries"] for c in report["clips"]) == 1
