@@ -17,10 +17,13 @@ starting the cluster (from ``batch.json``). Every configuration must write the p
 loop's masks, byte for byte, or the tool says which differ. The goals the issue set:
 the best engine at least 1.3x the plain loop, Ray within 10 % of the local engine,
 Ray's cost per clip under 1 s. The machine's load average is printed before and after:
-timing figures on a busy machine are noisy, so compare the ratios of one run.
+timing figures on a busy machine are noisy, so compare the ratios of one run, and
+``--rounds 2`` runs everything twice, the second time in the reverse order (so that a
+load that grows or falls through the run favours no configuration), and reports the
+mean wall time of each configuration with every round's.
 
     python tools/bench_batch.py [--clips 30] [--workers 1,2] [--configs plain,local,ray]
-        [--davis PATH] [--out DIR] [--keep] [--json]
+        [--rounds 1] [--davis PATH] [--out DIR] [--keep] [--json]
 
 DAVIS 2016 is CC BY-NC 4.0: it is read where it lies; outputs go under ``--out`` (a
 temporary folder by default, removed at the end unless ``--keep``).
@@ -49,13 +52,14 @@ COMMON = ["--model", "grabcut", "--quiet"]
 
 @dataclass
 class Timing:
-    """One configuration over every clip."""
+    """One configuration over every clip (the mean of its rounds)."""
 
     config: str
     clips: int
     frames: int
     wall_s: float
     ray_start_s: float | None = None
+    rounds_s: tuple[float, ...] = ()  # each round's wall time
 
     @property
     def clips_per_min(self) -> float:
@@ -107,6 +111,14 @@ def _run(cmd: list[str]) -> None:
 
 def _frames(out: Path, clips: list[str]) -> int:
     return sum(json.loads((out / c / "run.json").read_text())["frames_done"] for c in clips)
+
+
+def _mean(rounds: list[Timing]) -> Timing:
+    walls = tuple(t.wall_s for t in rounds)
+    starts = [t.ray_start_s for t in rounds if t.ray_start_s is not None]
+    return Timing(rounds[0].config, rounds[0].clips, rounds[0].frames,
+                  sum(walls) / len(walls), sum(starts) / len(starts) if starts else None,
+                  walls)
 
 
 def mask_digests(out: Path, clips: list[str]) -> dict[str, str]:
@@ -166,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=None, help="the first N clips (default all)")
     p.add_argument("--workers", default="1,2", help="worker counts to time (default 1,2)")
     p.add_argument("--configs", default="plain,local,ray")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run everything this many times, every other round backwards")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--keep", action="store_true", help="keep the outputs")
     p.add_argument("--json", action="store_true")
@@ -180,14 +194,20 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     manifest = write_manifest(args.davis, clips, out / "clips.jsonl")
     load_before = os.getloadavg()
-    timings: list[Timing] = []
+    plan = (["plain"] if "plain" in configs else []) + [
+        f"{engine}-{n}" for n in workers for engine in ("local", "ray") if engine in configs]
+    runs: dict[str, list[Timing]] = {c: [] for c in plan}
     try:
-        if "plain" in configs:
-            timings.append(plain_loop(args.davis, clips, out / "plain"))
-        for n in workers:  # local and ray side by side for each worker count
-            for engine in ("local", "ray"):
-                if engine in configs:
-                    timings.append(batch(manifest, engine, n, out / f"{engine}-{n}", clips))
+        for round_ in range(args.rounds):
+            for config in plan if round_ % 2 == 0 else plan[::-1]:
+                target = out / config
+                shutil.rmtree(target, ignore_errors=True)  # every round from nothing
+                if config == "plain":
+                    runs[config].append(plain_loop(args.davis, clips, target))
+                else:
+                    engine, n = config.split("-")
+                    runs[config].append(batch(manifest, engine, int(n), target, clips))
+        timings = [_mean(runs[c]) for c in plan]
         digests = {t.config: mask_digests(out / t.config, clips) for t in timings}
         first = timings[0].config
         differ = {c: [k for k in d if d[k] != digests[first][k]] for c, d in digests.items()}
@@ -207,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(clips)} clips, {frames} frames, {os.cpu_count()} cores; load average "
           f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
     print(format_table(timings))
+    if args.rounds > 1:
+        print("rounds (wall s): " + "; ".join(
+            f"{t.config} " + " / ".join(f"{w:.1f}" for w in t.rounds_s) for t in timings))
     for line in result["goals"]:
         print(line)
     bad = result["masks_differ"]
