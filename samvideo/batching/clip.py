@@ -150,14 +150,14 @@ def run_clip(job: ClipJob, *, stop: Stop, device: str | None = None,
         return
     try:
         segmenter, loaded = worker_model(job.model, device=device, threads=job.threads)
-    except Exception as exc:  # noqa: BLE001 - a bad checkpoint: say so, stop the batch
+    except Exception as exc:  # a bad checkpoint: every clip would fail; stop the batch
         yield ClipOutcome(row, "failed", error=f"the model could not be built on {host}: "
                           f"{_error(exc)}", host=host, pid=pid, fatal=True)
         return
     t0 = time.perf_counter()
     try:
         yield from _track(job, segmenter, stop, every_s, (host, pid, loaded))
-    except Exception as exc:  # noqa: BLE001 - a bad file, a failing model: this try failed
+    except Exception as exc:  # a bad file, a failing model: this try failed, say why
         state = read_run_json(job.clip.output) or {}
         yield ClipOutcome(row, "failed", frames=int(state.get("frames_done") or 0),
                           seconds=time.perf_counter() - t0, error=_error(exc),

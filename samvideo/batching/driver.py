@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from samvideo.batching.clip import ClipJob, ClipOutcome, Frames, Lost, Started, read_run_json
 from samvideo.batching.report import ClipRecord
@@ -42,10 +43,28 @@ class BatchProgress:
         return self.frames_run / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+class Engine(Protocol):
+    """What the driver asks of an engine (:class:`~samvideo.batching.local_engine.
+    LocalEngine`, :class:`~samvideo.batching.ray_engine.RayEngine`), used in a ``with``."""
+
+    slots: int  # clips it takes at once
+    threads: int | None  # each worker's share of the cores
+
+    def describe(self) -> dict[str, Any]: ...  # for batch.json
+
+    def submit(self, job: ClipJob) -> None: ...
+
+    def poll(self, timeout: float) -> list[Started | Frames | ClipOutcome | Lost]: ...
+
+    def stop(self) -> None: ...  # every clip: finish the frame, close the files
+
+    def kill(self) -> None: ...  # every clip at once
+
+
 class Driver:
     """Runs ``jobs`` on ``engine``, keeping ``records`` up to date; see the module."""
 
-    def __init__(self, engine, jobs: Sequence[ClipJob], records: dict[int, ClipRecord], *,
+    def __init__(self, engine: Engine, jobs: Sequence[ClipJob], records: dict[int, ClipRecord], *,
                  retries: int, stop: Stop,
                  on_progress: Callable[[BatchProgress], None] | None = None) -> None:
         self.engine, self.records, self.retries = engine, records, retries

@@ -336,8 +336,10 @@ def _output(parsed: dict[str, Any], name: str, out: Path, overwrite: bool) -> Pa
     given = parsed["output"]
     if given is not None and (not isinstance(given, str) or not given):
         raise _Bad("output", given, "give a folder")
-    target = (out / given if given and not Path(given).is_absolute() else Path(given)
-              if given else out / name).resolve()
+    if given:
+        target = (Path(given) if Path(given).is_absolute() else out / given).resolve()
+    else:
+        target = (out / name).resolve()
     if target == out:
         raise _Bad("output", given, "the batch's own folder (batch.json is there)")
     if target.exists() and not target.is_dir():

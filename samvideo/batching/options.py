@@ -6,11 +6,12 @@ template, the one home they have for a single run too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from samvideo.batching import DATASET_EXPORTS, ENGINES
+from samvideo.record import settings
 from samvideo.run import FileOptions
 from samvideo.segmenters import GrabCutConfig, load_model
 from samvideo.segmenters.base import Segmenter
@@ -85,10 +86,6 @@ class BatchOptions:
 
     def to_json(self) -> dict[str, Any]:
         """What ``batch.json`` records of these options."""
-        from dataclasses import asdict
-
-        from samvideo.record import settings
-
         data = {k: v for k, v in asdict(self).items() if k not in ("clip", "model")}
         data["encoder_batch"] = self.encoder_batch
         data["output"] = str(self.output)

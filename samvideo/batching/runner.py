@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from samvideo.batching.clip import ClipJob
-from samvideo.batching.driver import BatchProgress, Driver
+from samvideo.batching.driver import BatchProgress, Driver, Engine
 from samvideo.batching.manifest import Clip, Manifest, load_manifest
 from samvideo.batching.options import BatchOptions, ModelSpec
 from samvideo.batching.report import BatchReport, ClipRecord
@@ -77,7 +77,7 @@ def run_batch(manifest: str | Path | Manifest, options: BatchOptions, *,
     return report
 
 
-def make_engine(options: BatchOptions, clips: int):
+def make_engine(options: BatchOptions, clips: int) -> Engine:
     """The engine ``options`` ask for, sized to this machine (local) or left to Ray."""
     if options.engine == "ray":
         from samvideo.batching.ray_engine import RayEngine, import_ray
