@@ -2,7 +2,8 @@
 
 Fields (a CSV header names them; a JSON Lines row is one object per line)::
 
-    source        a video file or a folder of frames (relative: to the manifest's folder)
+    source        a video file, a URL of one (https://…, as FFmpeg reads it: not a live
+                  stream) or a folder of frames (relative: to the manifest's folder)
     box           x1,y1,x2,y2 (XYXY pixels of the first frame tracked); several boxes,
                   one object each: x1,y1,x2,y2;x1,y1,x2,y2 (JSON: a list, or a list of lists)
     points        foreground clicks of the one object: x,y;x,y (JSON: [[x, y], ...])
@@ -37,7 +38,7 @@ from samvideo.prompts import (
     parse_point,
 )
 from samvideo.record import short_json
-from samvideo.video.info import FrameRange, Position, VideoInfo, parse_position, probe
+from samvideo.video.info import FrameRange, Position, VideoInfo, is_url, parse_position, probe
 
 FIELDS = ("source", "box", "points", "neg_points", "prompts", "name", "output", "start", "end",
           "ground_truth")
@@ -212,10 +213,7 @@ def _parse_row(fields: dict[str, Any], base: Path, exports: tuple[str, ...],
                    f"unknown field (fields: {', '.join(FIELDS)})")
     if "source" not in fields:
         raise _Bad("source", None, "every row needs a source")
-    source = _path(fields, "source", base)
-    if "://" in str(fields["source"]):
-        raise _Bad("source", fields["source"], "a URL: batch tracks files and frames "
-                   "folders (samvideo track reads URLs as live streams)")
+    source = fields["source"] if is_url(fields["source"]) else _path(fields, "source", base)
     try:
         info = probe(source, fps=fps)
     except ValueError as exc:

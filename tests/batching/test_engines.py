@@ -191,3 +191,35 @@ def test_ray_workers_import_this_samvideo(ray_address):
         return imported.__file__
 
     assert ray.get(where.remote()) == samvideo.__file__
+
+
+@pytest.fixture
+def served_samples():
+    """The sample clips over HTTP from a local server (as a data set on object storage)."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.helpers import SAMPLES
+
+    handler = partial(SimpleHTTPRequestHandler, directory=str(SAMPLES))
+    handler.log_message = lambda *a, **k: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_url_source_gives_the_masks_of_the_file(tmp_path, served_samples, track_masks):
+    clip = SAMPLE_CLIPS[0]
+    row = manifest_row(clip, source=f"{served_samples}/{clip}/video.mp4")
+    manifest = write_manifest(tmp_path / "clips.jsonl", [row])
+    report = run(manifest, tmp_path / "out", "local")
+
+    [done] = report.clips
+    assert done.status == "complete" and done.source == row["source"], done.error
+    masks = read_masks(Path(done.output))
+    assert list(masks) == list(track_masks[clip])
+    for name, mask in masks.items():
+        assert np.array_equal(mask, track_masks[clip][name]), name
