@@ -476,24 +476,8 @@ def flow_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
     y0, y1 = max(ys[0] - pad_y, 0), min(ys[-1] + 1 + pad_y, h)
     x0, x1 = _at_least(x0, x1, _DIS_MIN_SIDE, w)
     y0, y1 = _at_least(y0, y1, _DIS_MIN_SIDE, h)
-    scale = min(1.0, config.max_side / max(x1 - x0, y1 - y0))
-    scale = max(scale, _DIS_MIN_SIDE / min(x1 - x0, y1 - y0))  # a thin crop is upsampled
-    size = (max(int(round((x1 - x0) * scale)), _DIS_MIN_SIDE),
-            max(int(round((y1 - y0) * scale)), _DIS_MIN_SIDE))
-    a = cv2.resize(prev_gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    b = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    if float(b.std()) < config.min_texture or float(a.std()) < config.min_texture:
-        return None
-    m = cv2.resize(mask[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    back = _dis().calc(b, a, None)  # for each pixel of b, where it was in a
-    gx, gy = np.meshgrid(np.arange(size[0], dtype=np.float32),
-                         np.arange(size[1], dtype=np.float32))
-    moved = cv2.remap(m, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    up = cv2.resize(moved, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    out = np.zeros((h, w), bool)
-    out[y0:y1, x0:x1] = up > 0.5
-    return FlowWarp(out, back, (x0, y0, x1, y1), scale)
+    return _warp_crop(prev_gray[y0:y1, x0:x1], gray[y0:y1, x0:x1],
+                      mask[y0:y1, x0:x1].astype(np.float32), (x0, y0, x1, y1), config, (h, w))
 
 
 def _shifted_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
@@ -505,29 +489,43 @@ def _shifted_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
     sx, sy = shift
     x0, x1 = _at_least(max(around[0] + sx, 0), min(around[2] + sx, w), _DIS_MIN_SIDE, w)
     y0, y1 = _at_least(max(around[1] + sy, 0), min(around[3] + sy, h), _DIS_MIN_SIDE, h)
+    then = (x0 - sx, y0 - sy, x1 - sx, y1 - sy)  # the same crop, where the object was
+    warp = _warp_crop(_padded_crop(prev_gray, then), gray[y0:y1, x0:x1],
+                      _padded_crop(mask.astype(np.float32), then), (x0, y0, x1, y1), config,
+                      (h, w))
+    if warp is None:
+        return None
+    # in this crop's own pixels, as FlowWarp keeps it: where each pixel was
+    warp.back[..., 0] -= sx * warp.back.shape[1] / (x1 - x0)
+    warp.back[..., 1] -= sy * warp.back.shape[0] / (y1 - y0)
+    return warp
+
+
+def _warp_crop(then: np.ndarray, now: np.ndarray, then_mask: np.ndarray,
+               region: tuple[int, int, int, int], config: FlowConfig,
+               shape: tuple[int, int]) -> FlowWarp | None:
+    """The mask moved by DIS flow between two same-sized crops: ``now`` (uint8 luma of
+    this frame's ``region``, x0, y0, x1, y1) and ``then`` (the previous frame's, with
+    ``then_mask``, float32, on it); the result is an (H, W) = ``shape`` bool mask."""
+    x0, y0, x1, y1 = region
     scale = min(1.0, config.max_side / max(x1 - x0, y1 - y0))
-    scale = max(scale, _DIS_MIN_SIDE / min(x1 - x0, y1 - y0))
+    scale = max(scale, _DIS_MIN_SIDE / min(x1 - x0, y1 - y0))  # a thin crop is upsampled
     size = (max(int(round((x1 - x0) * scale)), _DIS_MIN_SIDE),
             max(int(round((y1 - y0) * scale)), _DIS_MIN_SIDE))
-    then = (x0 - sx, y0 - sy, x1 - sx, y1 - sy)  # the same crop, where the object was
-    a = cv2.resize(_padded_crop(prev_gray, then), size, interpolation=cv2.INTER_AREA)
-    b = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    a = cv2.resize(then, size, interpolation=cv2.INTER_AREA)
+    b = cv2.resize(now, size, interpolation=cv2.INTER_AREA)
     if float(b.std()) < config.min_texture or float(a.std()) < config.min_texture:
         return None
-    m = cv2.resize(_padded_crop(mask.astype(np.float32), then), size,
-                   interpolation=cv2.INTER_AREA)
+    m = cv2.resize(then_mask, size, interpolation=cv2.INTER_AREA)
     back = _dis().calc(b, a, None)  # for each pixel of b, where it was in a
     gx, gy = np.meshgrid(np.arange(size[0], dtype=np.float32),
                          np.arange(size[1], dtype=np.float32))
     moved = cv2.remap(m, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     up = cv2.resize(moved, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    out = np.zeros((h, w), bool)
+    out = np.zeros(shape, bool)
     out[y0:y1, x0:x1] = up > 0.5
-    # in this crop's own pixels, as FlowWarp keeps it: where each pixel was
-    back[..., 0] -= sx * size[0] / (x1 - x0)
-    back[..., 1] -= sy * size[1] / (y1 - y0)
-    return FlowWarp(out, back, (x0, y0, x1, y1), scale)
+    return FlowWarp(out, back, region, scale)
 
 
 def _padded_crop(image: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
