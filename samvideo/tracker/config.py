@@ -33,11 +33,14 @@ class TrackerConfig:
     #: size is growth, not a leak, and teaches the size model; a leak does not move the
     #: object's pixels apart
     growth_above: float = 0.01
+    #: measure growth from the flow at all (``growth_above``)
     flow_scale: bool = True
     #: ask for the object's whole extent as last known (the prompt box grows to it), so
     #: that a part the mask lost behind an occluder is asked for again; the extent lets
-    #: a part go at ``extent_shrink`` of the gap per frame
-    extent: bool = True
+    #: a part go at ``extent_shrink`` of the gap per frame. Off: GrabCut lost with it on
+    #: every cross-validation fold (a wider box lets the cut take background), though an
+    #: ideal segmenter (tools/oracle.py) gains
+    extent: bool = False
     extent_shrink: float = 0.2
     #: re-prompt with the user's clicks when the mask is doubtful (``--no-reprompt``)
     reprompt: bool = True
