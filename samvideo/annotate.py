@@ -17,6 +17,7 @@ from samvideo.results import FrameResult
 
 _PALETTE = np.array(davis_palette(), np.uint8).reshape(256, 3)
 OVERLAY_STYLES = ("fill", "contour", "box", "all")
+_TEXT_PX = cv2.getTextSize("#0", cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)[0][1]  # at scale 1
 
 
 def object_colour(object_id: int) -> tuple[int, int, int]:
@@ -30,15 +31,20 @@ class MaskAnnotator:
     """Tint masks, outline them, draw boxes and ``#id score`` labels.
 
     ``style``: ``fill`` (tint), ``contour`` (outline), ``box`` (rectangle) or ``all``.
-    Every style labels each object with its id and score (``#1 0.97``; ``#1 lost`` while
-    it is lost), in black or white, whichever reads better on the object's colour. A
-    lost or predicted object's box is drawn dashed in every style.
+    Every style labels each object with its id, name and score (``#1 0.97``,
+    ``#2 player 0.91``; ``#1 lost`` while it is lost), in black or white, whichever reads
+    better on the object's colour, once every object is drawn (no label is overdrawn by
+    another object's tint or lines), with text about ``label_height`` of the frame's
+    shorter side tall. A lost or predicted object's box is drawn dashed in every style.
     """
 
     style: str = "all"  # fill / contour / box / all
     opacity: float = 0.45  # tint strength: object still visible through its colour
     thickness: int = 2  # contour and box lines, in pixels
     labels: bool = True  # draw "#id score"
+    label_height: float = 0.028  # label text height / the frame's shorter side: 20 px at
+    # 720p, and at 144p a tag that leaves a face in view...
+    min_label_px: float = 7.0  # ...but never smaller than the smallest legible text
 
     def __post_init__(self) -> None:
         if self.style not in OVERLAY_STYLES:
@@ -66,8 +72,11 @@ class MaskAnnotator:
             dashed = obj.state in ("lost", "predicted")
             if obj.box_xyxy is not None and (box or dashed):
                 self._box(out, obj, colour, dashed)
-            if self.labels and obj.box_xyxy is not None and (dashed or obj.mask.any()):
-                self._label(out, obj, colour, dashed)
+        if self.labels:  # last: no later object's tint or lines cross a label
+            for obj in result.objects:
+                dashed = obj.state in ("lost", "predicted")
+                if obj.box_xyxy is not None and (dashed or obj.mask.any()):
+                    self._label(out, obj, object_colour(obj.object_id), dashed)
         return out
 
     def _box(self, out: np.ndarray, obj, colour, dashed: bool) -> None:
@@ -78,18 +87,21 @@ class MaskAnnotator:
             cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), colour, self.thickness, cv2.LINE_AA)
 
     def _label(self, out: np.ndarray, obj, colour, dashed: bool) -> None:
-        """``#id score`` on a tag of the object's colour above the box (below it at the
-        top edge), kept inside the frame."""
+        """``#id [name] score`` on a tag of the object's colour above the box (below it
+        at the top edge), kept inside the frame, sized to the frame."""
         x1, y1, _, y2 = (int(round(v)) for v in obj.box_xyxy)
-        label = f"#{obj.object_id} {obj.state}" if dashed else f"#{obj.object_id} {obj.score:.2f}"
-        scale = max(0.4, min(out.shape[:2]) / 700)
+        name = f" {obj.name}" if getattr(obj, "name", None) else ""
+        label = f"#{obj.object_id}{name} " + (obj.state if dashed else f"{obj.score:.2f}")
+        h, w = out.shape[:2]
+        scale = max(self.min_label_px, self.label_height * min(h, w)) / _TEXT_PX
         weight = 1 if scale < 0.8 else 2
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
-        h, w = out.shape[:2]
-        x = min(max(x1, 0), max(w - tw - 4, 0))
-        ty = y1 - 4 if y1 - th - 6 >= 0 else min(y2 + th + 4, h - base - 1)
-        cv2.rectangle(out, (x, ty - th - 3), (x + tw + 4, ty + base - 1), colour, -1)
-        cv2.putText(out, label, (x + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+        pad = max(1, th // 6)
+        x = min(max(x1, 0), max(w - tw - 2 * pad, 0))
+        ty = y1 - pad - 1 if y1 - th - 2 * pad - 1 >= 0 else min(y2 + th + pad + 1,
+                                                                   h - base - 1)
+        cv2.rectangle(out, (x, ty - th - pad), (x + tw + 2 * pad - 1, ty + base), colour, -1)
+        cv2.putText(out, label, (x + pad, ty), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     text_colour(colour), weight, cv2.LINE_AA)
 
 

@@ -136,6 +136,7 @@ def track(
     grabcut: GrabCutConfig | None = None,
     annotator: MaskAnnotator | None = None,
     batch: int = 1,
+    direction: str = "forward",
 ) -> Tracking:
     """Track objects through ``source`` (a video file, a folder of frames, or ``"-"`` for
     standard input); iterate the result for one :class:`FrameResult` per frame.
@@ -157,6 +158,9 @@ def track(
         max_frames: stop after this many frames.
         tracker, grabcut: the tracking policy's and the GrabCut backend's settings
             (:class:`TrackerConfig`, :class:`GrabCutConfig`; None: the defaults).
+        direction: ``"forward"``, ``"backward"`` (from the prompts back to the first
+            frame) or ``"both"`` (a prompt on frame 40 gives frames 0-39 too); results
+            come in source order either way.
 
     Raises ValueError naming a bad argument or source (before anything is tracked).
     """
@@ -173,7 +177,7 @@ def track(
         overwrite=overwrite, max_frames=max_frames, batch=batch, start=part.start,
         end=part.end, fps=None if fps is None else Fraction(fps),
         annotator=annotator or MaskAnnotator(), tracker=tracker or TrackerConfig(),
-        inputs={"api": "samvideo.track", "source": str(source),
+        direction=direction, inputs={"api": "samvideo.track", "source": str(source),
                 "prompts": [prompt_to_json(p) for p in prompts], "model": str(model)},
     )
     if output is not None:

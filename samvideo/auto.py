@@ -18,7 +18,7 @@ Only the SAM backend can do this; GrabCut has no notion of "an object".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,12 +79,14 @@ def sam_model(segmenter: Any):
     return model
 
 
-def auto_prompts(segmenter: Any, rgb: np.ndarray, config: AutoConfig | None = None,
-                 ) -> list[ObjectPrompt]:
+def auto_prompts(segmenter: Any, rgb: np.ndarray, config: AutoConfig | None = None, *,
+                 progress: Callable[[int, int], Any] | None = None) -> list[ObjectPrompt]:
     """Objects to track on one (H, W, 3) uint8 RGB frame, as first-frame prompts.
 
     Each prompt has the mask's tight box (XYXY pixels, x2/y2 exclusive) and the grid
     point that found it as a foreground click; ids are 1..N, largest first.
+    ``progress(done, total)`` is called as the work goes: step 1 is encoding the frame,
+    the others are SAM's batches of grid points (it can take a minute on a CPU).
     Raises ValueError when ``segmenter`` is not SAM.
     """
     from segment_anything import SamAutomaticMaskGenerator
@@ -99,9 +101,29 @@ def auto_prompts(segmenter: Any, rgb: np.ndarray, config: AutoConfig | None = No
         _float32(model), points_per_side=cfg.points_per_side, pred_iou_thresh=cfg.pred_iou_thresh,
         stability_score_thresh=cfg.stability_score_thresh, box_nms_thresh=cfg.box_nms_thresh,
         output_mode="binary_mask")
+    if progress is not None:
+        _report(generator, progress)
     with torch.inference_mode():
         records = generator.generate(rgb)
     return prompts_from_masks(filter_masks(records, rgb.shape[:2], cfg))
+
+
+def _report(generator: Any, progress: Callable[[int, int], Any]) -> None:
+    """Make ``generator`` call ``progress(done, total)`` after encoding the frame and after
+    each batch of grid points (one crop: ``crop_n_layers`` is 0)."""
+    points = generator.point_grids[0].shape[0]
+    total = 1 + -(-points // generator.points_per_batch)
+    done = [0]
+    set_image, process_batch = generator.predictor.set_image, generator._process_batch
+
+    def step(result: Any) -> Any:
+        done[0] += 1
+        progress(min(done[0], total), total)
+        return result
+
+    generator.predictor.set_image = lambda *a, **k: step(set_image(*a, **k))
+    generator._process_batch = lambda *a, **k: step(process_batch(*a, **k))
+    progress(0, total)
 
 
 def _float32(model):

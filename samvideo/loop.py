@@ -115,6 +115,7 @@ class PromptFeed:
     could not be decoded, or a live run had no time for it) is applied on the next
     segmented frame (:attr:`moved` says which). ``sources`` give prompts to apply on
     the next segmented frame (live re-selection: a watched file, a program's inbox).
+    ``reverse``: the frames come last first (tracking backwards), and so do the prompts.
     """
 
     def __init__(
@@ -123,22 +124,27 @@ class PromptFeed:
         *,
         after: int | None = None,  # a resumed run: prompts up to this frame were applied
         sources: Sequence[Callable[[], list[ObjectPrompt]]] = (),
+        reverse: bool = False,  # frames in decreasing source order (a backward pass)
     ) -> None:
         for p in prompts:
             if p.box is None and not p.points:
                 raise ValueError(f"prompt for object {p.object_id} has neither box nor points")
+        self._reverse = reverse
         self._fixed = sorted((p for p in prompts if after is None or p.frame_index > after),
-                             key=lambda p: p.frame_index)
+                             key=lambda p: p.frame_index, reverse=reverse)
         self._sources = list(sources)
         self._now: list[ObjectPrompt] = []
         #: (prompt, frame it was applied on) for prompts applied after their own frame
         self.moved: list[tuple[ObjectPrompt, int]] = []
         #: why prompts from ``sources`` were refused (one line each)
         self.rejected: list[str] = []
+        #: object id -> name, from the prompts that name their object
+        self.names: dict[int, str] = {p.object_id: p.name for p in prompts if p.name}
 
     @property
     def next_frame(self) -> int | None:
-        """The source index of the earliest prompt still waiting for its frame."""
+        """The source index of the next prompt still waiting for its frame (the earliest;
+        the latest for a ``reverse`` feed)."""
         return self._fixed[0].frame_index if self._fixed else None
 
     def poll(self, shape: tuple[int, ...]) -> int:
@@ -153,15 +159,24 @@ class PromptFeed:
                     self.rejected.append(str(exc))
                     continue
                 self._now.append(q)
+                if q.name:
+                    self.names[q.object_id] = q.name
                 taken += 1
         return taken
+
+    def name(self, result: FrameResult) -> FrameResult:
+        """Give the result's objects the names their prompts gave them (in place)."""
+        for obj in result.objects:
+            obj.name = self.names.get(obj.object_id, obj.name)
+        return result
 
     def due(self, index: int) -> list[ObjectPrompt]:
         """The prompts to apply on source frame ``index`` (which is being segmented)."""
         due: list[ObjectPrompt] = []
-        while self._fixed and self._fixed[0].frame_index <= index:
+        while self._fixed and (self._fixed[0].frame_index >= index if self._reverse
+                               else self._fixed[0].frame_index <= index):
             p = self._fixed.pop(0)
-            if p.frame_index < index:
+            if p.frame_index != index:
                 self.moved.append((p, index))
             due.append(p)
         due += self._now
@@ -287,7 +302,10 @@ class _Ahead:
             yield entry
 
     def close(self) -> None:
-        """Stop; wait (boundedly) for a batch in flight, then let the daemon thread go (a
-        thread waiting for the source ends when the source is closed)."""
+        """Stop; wait (boundedly, and not once ``halt`` hurries) for a batch in flight,
+        then let the daemon thread go (a thread waiting for the source ends when the
+        source is closed)."""
         self._stop.set()
-        handoff.drain(self._queue, self._thread, _ENCODER_CLOSE_S, lambda: self._encoding)
+        halt = self._halt  # asked twice (hurried): the batch in flight is not waited for
+        handoff.drain(self._queue, self._thread, _ENCODER_CLOSE_S,
+                      lambda: self._encoding and not (halt is not None and halt.hurried))

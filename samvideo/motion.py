@@ -224,8 +224,20 @@ class FlowConfig:
     # frame after frame (the mask follows the flow), so fewer pixels cost accuracy
     min_texture: float = 2.0  # below this standard deviation of the crop's luma (grey
     # levels) the flow is meaningless (zero on a flat image)
+    match_reach: float = 1.5  # before the flow, the object is looked for by its looks
+    # (:func:`match_shift`) this many times its size around where it was, and the flow
+    # follows only what is left: fast objects move further than flow follows. 0 = off
+    match_above: float = 0.7  # ...where it matches this well (correlation)...
+    match_gain: float = 0.2  # ...and better than where it was by this much (an occluder
+    # in front changes the object's looks a little everywhere)
 
     def __post_init__(self) -> None:
+        if (not self.match_reach >= 0 or not -1.0 <= self.match_above <= 1.0
+                or not 0.0 <= self.match_gain <= 2.0):
+            raise ValueError(f"match_reach={self.match_reach!r}, match_above="
+                             f"{self.match_above!r}, match_gain={self.match_gain!r}: need "
+                             "match_reach >= 0, match_above within [-1, 1], match_gain "
+                             "within [0, 2]")
         if not self.margin >= 0 or self.max_side < _DIS_MIN_SIDE or not self.min_texture >= 0:
             raise ValueError(f"margin={self.margin!r}, max_side={self.max_side!r}, "
                              f"min_texture={self.min_texture!r}: need margin >= 0, max_side "
@@ -284,6 +296,35 @@ class FlowWarp:
         dx, dy = -np.median(self.back[sub], axis=0) / self.scale
         return float(dx), float(dy)
 
+    def growth(self, mask: np.ndarray, *, limit: float = 1.25) -> float | None:
+        """How much the pixels of a (H, W) bool mask of *this* frame spread out between
+        the previous frame and this one: the median ratio of their distances to their
+        centroid now and then (1 = the same size; > 1 growing, a zoom or an object
+        coming closer), clipped to [1 / ``limit``, ``limit``]; None with too few pixels
+        in the crop (pixels near the frame's edge, where the flow drifts, are left
+        out). Robust to a part that went behind something: the visible part's pixels
+        keep their spacing."""
+        h, w = self.back.shape[:2]
+        ys, xs = np.nonzero(_to_crop(mask, self.region, (w, h)))
+        x0, y0, _, _ = self.region
+        fh, fw = self.mask.shape
+        fx, fy = x0 + xs / self.scale, y0 + ys / self.scale  # frame pixels
+        inner = ((fx >= _EDGE_PX) & (fx < fw - _EDGE_PX) & (fy >= _EDGE_PX)
+                 & (fy < fh - _EDGE_PX))  # the flow drifts at the frame's edge
+        xs, ys = xs[inner], ys[inner]
+        if len(xs) < _MIN_BACKGROUND_POINTS:
+            return None
+        pick = np.linspace(0, len(xs) - 1, min(_SCALE_POINTS, len(xs))).astype(int)
+        now = np.stack([xs[pick], ys[pick]], 1).astype(np.float32)
+        then = now + self.back[ys[pick], xs[pick]]
+        d_now = np.linalg.norm(now - now.mean(axis=0), axis=1)
+        d_then = np.linalg.norm(then - then.mean(axis=0), axis=1)
+        far = d_then > 0.25 * float(np.median(d_then)) + 1e-6  # near the centre: noise
+        if far.sum() < _MIN_BACKGROUND_POINTS:
+            return None
+        ratio = float(np.median(d_now[far] / d_then[far]))
+        return min(max(ratio, 1.0 / limit), limit)
+
     def still_part(self, prev_mask: np.ndarray,
                    config: StillConfig | None = None) -> np.ndarray | None:
         """The part of the moved mask that moves with the background: (H, W) bool, or
@@ -335,6 +376,8 @@ class FlowWarp:
 #: the fewest (of them, and of the mask's pixels) it needs
 _BACKGROUND_POINTS = 800
 _MIN_BACKGROUND_POINTS = 50
+_SCALE_POINTS = 800  # object pixels :meth:`FlowWarp.growth` samples...
+_EDGE_PX = 16  # ...this far from the frame's edge at least
 
 
 def _to_crop(mask: np.ndarray, region: tuple[int, int, int, int], size) -> np.ndarray:
@@ -348,14 +391,64 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
+def match_shift(prev: np.ndarray, image: np.ndarray, mask: np.ndarray, *,
+                reach: float = 1.5, max_side: int = 48
+                ) -> tuple[int, int, float, float] | None:
+    """Where the object went: the displacement (dx, dy) in whole frame pixels, previous
+    frame to this one, at which its pixels (the (H, W) bool ``mask`` of ``prev``) best
+    match ``image`` (mean-subtracted normalised correlation; ``prev`` and ``image`` are
+    (H, W, 3) uint8 RGB, or luma), looked for within its box grown by ``reach`` times
+    its size on every side, at most ``max_side`` pixels across the object; the
+    correlation there, and how much better it is than staying put (near 0 for an
+    object that moved a few pixels, which optical flow follows by itself). The global
+    step before the dense flow. None for an empty or flat object."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    h, w = image.shape[:2]
+    x0, x1, y0, y1 = int(xs[0]), int(xs[-1]) + 1, int(ys[0]), int(ys[-1]) + 1
+    scale = min(1.0, max_side / max(x1 - x0, y1 - y0))
+    px, py = int(reach * (x1 - x0)) + 2, int(reach * (y1 - y0)) + 2
+    sx0, sx1, sy0, sy1 = max(x0 - px, 0), min(x1 + px, w), max(y0 - py, 0), min(y1 + py, h)
+    size = (max(int(round((x1 - x0) * scale)), 2), max(int(round((y1 - y0) * scale)), 2))
+    template = cv2.resize(prev[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    weight = cv2.resize(mask[y0:y1, x0:x1].astype(np.uint8), size,
+                        interpolation=cv2.INTER_NEAREST)
+    window = cv2.resize(image[sy0:sy1, sx0:sx1], (max(int(round((sx1 - sx0) * scale)), 1),
+                                                  max(int(round((sy1 - sy0) * scale)), 1)),
+                        interpolation=cv2.INTER_AREA)
+    if (window.shape[0] < size[1] or window.shape[1] < size[0] or weight.sum() < 4
+            or float(template[weight > 0].std()) < 2.0):
+        return None
+    if template.ndim == 3:
+        weight = np.repeat(weight[..., None], template.shape[2], axis=2)
+    score = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED, mask=weight)
+    score = np.nan_to_num(score, nan=-1.0, posinf=-1.0, neginf=-1.0)
+    j, i = np.unravel_index(int(np.argmax(score)), score.shape)
+    zj = min(max(int(round((y0 - sy0) * scale)), 0), score.shape[0] - 1)
+    zi = min(max(int(round((x0 - sx0) * scale)), 0), score.shape[1] - 1)
+    dx = int(round(sx0 + i / scale - x0))
+    dy = int(round(sy0 + j / scale - y0))
+    return dx, dy, float(score[j, i]), float(score[j, i] - score[zj, zi])
+
+
 def flow_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
-              config: FlowConfig | None = None) -> FlowWarp | None:
+              config: FlowConfig | None = None, shift: tuple[int, int] | None = None, *,
+              prev_rgb: np.ndarray | None = None,
+              rgb: np.ndarray | None = None) -> FlowWarp | None:
     """Move a (H, W) bool ``mask`` of ``prev_gray`` onto ``gray`` (both (H, W) uint8) with
     DIS optical flow computed on a downscaled crop around the mask (:class:`FlowConfig`).
 
-    Returns None for an empty mask or a crop without texture. Backward flow (current →
-    previous) is used, so every pixel of the result samples the previous mask once: no
-    holes, no double cover.
+    ``shift`` (dx, dy) whole frame pixels is where the object went as far as a global
+    step knows (given, or found by :func:`match_shift` in the (H, W, 3) uint8 RGB frames
+    ``prev_rgb`` and ``rgb`` when both are given, ``config.match_reach``): the flow is
+    computed between the object's
+    crop of the previous frame and the crop shifted by it on this one, so that it only
+    has to follow what is left (optical flow follows a few pixels, not an object's
+    width). Returns None for an empty mask or a crop without texture. Backward flow
+    (current → previous) is used, so every pixel of the result samples the previous
+    mask once: no holes, no double cover.
     """
     config = config or FlowConfig()
     if prev_gray.shape != gray.shape or mask.shape != gray.shape:
@@ -365,13 +458,22 @@ def flow_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
     if ys.size == 0:
         return None
     xs = np.flatnonzero(mask.any(axis=0))
+    if shift is None and config.match_reach > 0 and prev_rgb is not None and rgb is not None:
+        found = match_shift(prev_rgb, rgb, mask, reach=config.match_reach)
+        if (found is not None and found[2] >= config.match_above
+                and found[3] >= config.match_gain):
+            shift = found[:2]
     h, w = gray.shape
     bw, bh = xs[-1] + 1 - xs[0], ys[-1] + 1 - ys[0]
     pad_x, pad_y = int(config.margin * bw) + 4, int(config.margin * bh) + 4
-    x0, x1 = max(xs[0] - pad_x, 0), min(xs[-1] + 1 + pad_x, w)
-    y0, y1 = max(ys[0] - pad_y, 0), min(ys[-1] + 1 + pad_y, h)
     if min(w, h) < _DIS_MIN_SIDE:
         return None
+    if shift is not None and shift != (0, 0):
+        return _shifted_warp(prev_gray, gray, mask, config, shift,
+                             (xs[0] - pad_x, ys[0] - pad_y, xs[-1] + 1 + pad_x,
+                              ys[-1] + 1 + pad_y))
+    x0, x1 = max(xs[0] - pad_x, 0), min(xs[-1] + 1 + pad_x, w)
+    y0, y1 = max(ys[0] - pad_y, 0), min(ys[-1] + 1 + pad_y, h)
     x0, x1 = _at_least(x0, x1, _DIS_MIN_SIDE, w)
     y0, y1 = _at_least(y0, y1, _DIS_MIN_SIDE, h)
     scale = min(1.0, config.max_side / max(x1 - x0, y1 - y0))
@@ -392,6 +494,53 @@ def flow_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
     out = np.zeros((h, w), bool)
     out[y0:y1, x0:x1] = up > 0.5
     return FlowWarp(out, back, (x0, y0, x1, y1), scale)
+
+
+def _shifted_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
+                  config: FlowConfig, shift: tuple[int, int],
+                  around: tuple[int, int, int, int]) -> FlowWarp | None:
+    """:func:`flow_warp` between the previous frame's crop ``around`` (x0, y0, x1, y1,
+    the mask's box with the margin) and this frame's crop there moved by ``shift``."""
+    h, w = gray.shape
+    sx, sy = shift
+    x0, x1 = _at_least(max(around[0] + sx, 0), min(around[2] + sx, w), _DIS_MIN_SIDE, w)
+    y0, y1 = _at_least(max(around[1] + sy, 0), min(around[3] + sy, h), _DIS_MIN_SIDE, h)
+    scale = min(1.0, config.max_side / max(x1 - x0, y1 - y0))
+    scale = max(scale, _DIS_MIN_SIDE / min(x1 - x0, y1 - y0))
+    size = (max(int(round((x1 - x0) * scale)), _DIS_MIN_SIDE),
+            max(int(round((y1 - y0) * scale)), _DIS_MIN_SIDE))
+    then = (x0 - sx, y0 - sy, x1 - sx, y1 - sy)  # the same crop, where the object was
+    a = cv2.resize(_padded_crop(prev_gray, then), size, interpolation=cv2.INTER_AREA)
+    b = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    if float(b.std()) < config.min_texture or float(a.std()) < config.min_texture:
+        return None
+    m = cv2.resize(_padded_crop(mask.astype(np.float32), then), size,
+                   interpolation=cv2.INTER_AREA)
+    back = _dis().calc(b, a, None)  # for each pixel of b, where it was in a
+    gx, gy = np.meshgrid(np.arange(size[0], dtype=np.float32),
+                         np.arange(size[1], dtype=np.float32))
+    moved = cv2.remap(m, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    up = cv2.resize(moved, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((h, w), bool)
+    out[y0:y1, x0:x1] = up > 0.5
+    # in this crop's own pixels, as FlowWarp keeps it: where each pixel was
+    back[..., 0] -= sx * size[0] / (x1 - x0)
+    back[..., 1] -= sy * size[1] / (y1 - y0)
+    return FlowWarp(out, back, (x0, y0, x1, y1), scale)
+
+
+def _padded_crop(image: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
+    """``image[y0:y1, x0:x1]`` of a region that may reach past the image: outside
+    pixels repeat the edge (an image) or are 0 (a mask)."""
+    x0, y0, x1, y1 = region
+    h, w = image.shape[:2]
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return np.zeros((y1 - y0, x1 - x0), image.dtype)
+    crop = image[cy0:cy1, cx0:cx1]
+    border = cv2.BORDER_CONSTANT if image.dtype == np.float32 else cv2.BORDER_REPLICATE
+    return cv2.copyMakeBorder(crop, cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, border, value=0)
 
 
 #: OpenCV's DIS flow crashes (segfault, OpenCV 4.x-5.0) on images with a side under 32

@@ -6,11 +6,14 @@ x2/y2 exclusive (a box of width ``x2 - x1``). Points are (x, y).
 Prompts file format (``--prompts FILE.json``)::
 
     {"objects": [
-        {"id": 1, "frame": 0, "box": [x1, y1, x2, y2],
+        {"id": 1, "frame": 0, "box": [x1, y1, x2, y2], "name": "player 7",
          "points": [[x, y], ...], "neg_points": [[x, y], ...]},
         {"id": 2, "frame": 30, "box": [...]},          # an object that starts later
         {"id": 1, "frame": 50, "box": [...]}           # corrects object 1 from frame 50 on
     ]}
+
+``name`` (optional, on any entry of an object) says what the object is; it goes to
+every export. Entries of one object may not name it differently.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ if TYPE_CHECKING:  # the video types only annotate: prompts stay importable with
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 
+#: what to say when no prompt was given
+NO_OBJECT = ("no object to track: draw a box around it (--box X1,Y1,X2,Y2), click on it "
+             "(--point X,Y), or give --prompts FILE.json or --select")
+
 
 @dataclass(frozen=True)
 class ObjectPrompt:
@@ -39,6 +46,7 @@ class ObjectPrompt:
         points: foreground clicks (x, y).
         neg_points: background clicks (x, y).
         frame_index: the source frame this prompt is given on (0 = first frame).
+        name: what the object is ("player 7"), written to every export; None: unnamed.
     """
 
     object_id: int
@@ -46,6 +54,7 @@ class ObjectPrompt:
     points: tuple[Point, ...] = ()
     neg_points: tuple[Point, ...] = ()
     frame_index: int = 0
+    name: str | None = None
 
     def points_box(self) -> Box:
         """The box that holds every foreground point, or ``box`` when given."""
@@ -95,6 +104,7 @@ def prompts_from_args(items: Sequence[tuple[str, str]]) -> list[ObjectPrompt]:
     boxes: list[Box] = []
     points: dict[int, list[Point]] = {}
     negs: dict[int, list[Point]] = {}
+    names: dict[int, str] = {}
     n_boxes = sum(1 for kind, _ in items if kind == "box")
     for kind, text in items:
         if kind == "box":
@@ -102,13 +112,21 @@ def prompts_from_args(items: Sequence[tuple[str, str]]) -> list[ObjectPrompt]:
             continue
         if not boxes and n_boxes > 1:
             raise ValueError(
-                f"point {text!r} comes before any --box; with several boxes, give each "
-                "object's points after its --box"
+                f"{kind.replace('_', '-')} {text!r} comes before any --box; with several "
+                "boxes, give each object's points and name after its --box"
             )
         index = max(len(boxes), 1)
+        if kind == "name":
+            if index in names:
+                raise ValueError(f"object {index} is named twice: {names[index]!r} and "
+                                 f"{text!r}")
+            names[index] = check_name(text, f"--name {text!r}")
+            continue
         target = points if kind == "point" else negs
         target.setdefault(index, []).append(parse_point(text))
     if not boxes and not points:
+        if names:
+            raise ValueError("--name names the object of a --box or --point: give one")
         return []
     ids = range(1, max(len(boxes), 1) + 1)
     return [
@@ -117,9 +135,34 @@ def prompts_from_args(items: Sequence[tuple[str, str]]) -> list[ObjectPrompt]:
             box=boxes[i - 1] if boxes else None,
             points=tuple(points.get(i, ())),
             neg_points=tuple(negs.get(i, ())),
+            name=names.get(i),
         )
         for i in ids
     ]
+
+
+def check_name(name: object, where: str) -> str:
+    """An object's name: text of 1..100 characters on one line; ValueError names
+    ``where``."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 100 \
+            or any(c in name for c in "\r\n\t"):
+        raise ValueError(f"{where}: a name must be 1 to 100 characters of text on one line, "
+                         f"got {name!r}")
+    return name.strip()
+
+
+def name_objects(prompts: Sequence[ObjectPrompt], where: str = "prompts"
+                 ) -> list[ObjectPrompt]:
+    """Every prompt of an object carries the object's name (given on any of its entries);
+    ValueError when two entries name one object differently."""
+    names: dict[int, str] = {}
+    for p in prompts:
+        if p.name is None:
+            continue
+        if names.setdefault(p.object_id, p.name) != p.name:
+            raise ValueError(f"{where}: object {p.object_id} is named both "
+                             f"{names[p.object_id]!r} and {p.name!r}")
+    return [replace(p, name=names.get(p.object_id)) for p in prompts]
 
 
 def load_prompts_file(path: str | Path) -> list[ObjectPrompt]:
@@ -134,7 +177,8 @@ def load_prompts_file(path: str | Path) -> list[ObjectPrompt]:
     objects = data.get("objects") if isinstance(data, dict) else None
     if not isinstance(objects, list) or not objects:
         raise ValueError(f"prompts file {str(path)!r}: 'objects' must be a non-empty list")
-    return [prompt_from_json(obj, f"{path.name}: objects[{i}]") for i, obj in enumerate(objects)]
+    return name_objects([prompt_from_json(obj, f"{path.name}: objects[{i}]")
+                         for i, obj in enumerate(objects)], f"prompts file {path.name}")
 
 
 def prompt_from_json(obj: object, where: str = "prompt") -> ObjectPrompt:
@@ -142,7 +186,7 @@ def prompt_from_json(obj: object, where: str = "prompt") -> ObjectPrompt:
     ValueError names ``where`` and the bad field."""
     if not isinstance(obj, dict):
         raise ValueError(f"{where} must be an object, got {obj!r}")
-    unknown = set(obj) - {"id", "frame", "box", "points", "neg_points"}
+    unknown = set(obj) - {"id", "frame", "box", "points", "neg_points", "name"}
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
     object_id = obj.get("id", 1)
@@ -162,7 +206,10 @@ def prompt_from_json(obj: object, where: str = "prompt") -> ObjectPrompt:
     negs = tuple(_point_list(obj.get("neg_points", []), f"{where}.neg_points"))
     if box is None and not points:
         raise ValueError(f"{where}: needs a 'box' or at least one of 'points'")
-    return ObjectPrompt(object_id, box, points, negs, frame)
+    name = obj.get("name")
+    if name is not None:
+        name = check_name(name, f"{where}.name")
+    return ObjectPrompt(object_id, box, points, negs, frame, name)
 
 
 def _list_of_numbers(value: object, count: int, where: str) -> list[float]:
@@ -223,6 +270,8 @@ def prompt_to_json(prompt: ObjectPrompt) -> dict:
         obj["box"] = [_num(v) for v in prompt.box]
     obj["points"] = [[_num(x), _num(y)] for x, y in prompt.points]
     obj["neg_points"] = [[_num(x), _num(y)] for x, y in prompt.neg_points]
+    if prompt.name is not None:
+        obj["name"] = prompt.name
     return obj
 
 
@@ -239,8 +288,7 @@ def check_prompts(prompts: Sequence[ObjectPrompt], info: VideoInfo
     Returns the fitted prompts and notes for the user (e.g. a clipped box).
     """
     if not prompts:
-        raise ValueError("no object to track: give --box X1,Y1,X2,Y2 (or --point X,Y, "
-                         "or --prompts FILE.json)")
+        raise ValueError(NO_OBJECT)
     fitted, notes = [], []
     for p in prompts:
         q, note = fit_to_frame(p, info.width, info.height)
@@ -251,6 +299,16 @@ def check_prompts(prompts: Sequence[ObjectPrompt], info: VideoInfo
         if note:
             notes.append(note)
     return fitted, notes
+
+
+def click_only_notes(prompts: Sequence[ObjectPrompt], backend: str) -> list[str]:
+    """What to tell the user of objects given by clicks alone: SAM takes clicks as they
+    are; GrabCut (``backend`` "grabcut") guesses the object's extent around them."""
+    if backend != "grabcut":
+        return []
+    ids = sorted({p.object_id for p in prompts if p.box is None})
+    return [f"object {i} is given by clicks alone: GrabCut finds its extent around them (a "
+            "--box around it is more reliable)" for i in ids]
 
 
 def prompts_at_start(prompts: Sequence[ObjectPrompt], first: Frame | None,

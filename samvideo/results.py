@@ -10,8 +10,12 @@ import numpy as np
 #: ``prompted``   the user's prompt was applied on this frame;
 #: ``tracking``   the motion-model box prompt gave a good mask;
 #: ``reprompted`` the score dropped and box + re-projected user points gave the mask;
-#: ``lost``       no trustworthy mask: the mask is empty and the box is the prediction;
-#: ``predicted``  not segmented (live mode had no time): the last mask moved by the motion.
+#: ``lost``       no trustworthy mask: the mask is empty; ``box_xyxy`` is where the motion
+#:                model expects the object (``tracks.jsonl`` writes it as
+#:                ``predicted_bbox_xyxy``, with ``bbox_xyxy`` null);
+#: ``predicted``  the last mask moved by the motion model stands in: live mode had no time
+#:                to segment the frame, or (any run) the segmenter's answer jumped or
+#:                leaked away from where the object was expected.
 STATES = ("prompted", "tracking", "reprompted", "lost", "predicted")
 
 
@@ -25,9 +29,12 @@ class ObjectResult:
         object_id: the user's object id (1..N; 0 is background in label maps).
         mask: (H, W) bool, True on the object. All False while ``state == "lost"``.
         box_xyxy: (x1, y1, x2, y2) float pixels of the mask's tight box (x2, y2 exclusive),
-            or the motion model's predicted box while lost; None when nothing is known.
+            or the motion model's predicted box while lost (exports write it apart, as a
+            prediction); None when nothing is known.
         score: confidence in [0, 1] (SAM's predicted IoU, or the GrabCut score).
         state: one of :data:`STATES`.
+        name: the object's name from its prompt (``--name``, the prompts file's
+            ``name``), or None.
     """
 
     frame_index: int
@@ -37,23 +44,30 @@ class ObjectResult:
     box_xyxy: tuple[float, float, float, float] | None
     score: float
     state: str
+    name: str | None = None
 
     @property
     def area(self) -> int:
         return int(self.mask.sum())
 
     def to_json(self) -> dict:
-        """The ``tracks.jsonl`` record (no mask)."""
+        """The ``tracks.jsonl`` record (no mask): ``bbox_xyxy`` is the mask's box, null
+        while the object is lost; then ``predicted_bbox_xyxy`` is where the motion model
+        expects it (it may lie partly outside the frame)."""
         box = None if self.box_xyxy is None else [round(float(v), 2) for v in self.box_xyxy]
-        return {
+        record = {
             "frame": self.frame_index,
             "time": round(self.time_s, 6),
             "object_id": self.object_id,
-            "bbox_xyxy": box,
+            "name": self.name,
+            "bbox_xyxy": None if self.state == "lost" else box,
             "score": round(float(self.score), 4),
             "state": self.state,
             "area": self.area,
         }
+        if self.state == "lost":
+            record["predicted_bbox_xyxy"] = box
+        return record
 
 
 @dataclass

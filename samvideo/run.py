@@ -6,28 +6,35 @@
 while it writes them, so the command line, ``samvideo.track()`` and the browser page all
 drive the same object; :func:`run` iterates one to the end. A file run
 (:class:`FileOptions`) and a live run (:class:`LiveOptions`) differ in how the source is
-opened and scheduled, nothing else.
+opened and scheduled (:mod:`samvideo.sources`), nothing else.
 
-Reliability rules:
+Reliability rules (however a run ends, no frame it finished is lost):
 
 * a stop (:class:`~samvideo.stop.Stop` set: by the caller, by SIGINT / SIGTERM inside
   :func:`run`, or by leaving the iteration early) ends a file run after the current
   frame, and a live run once every frame received is written: the sinks are closed (the
   overlay plays, every export is flushed); a file run's tracker state is saved under
   ``.resume/`` (JSON + NPZ) and ``run.json`` says ``interrupted`` with the last frame
-  done, so ``FileOptions(resume=True)`` continues from there;
+  done, so ``FileOptions(resume=True)`` continues from there. Asking again (a second
+  Ctrl-C) only stops the wait for work in flight: nothing raises while closing;
+* every ``save_every_s`` seconds a file run checkpoints: each sink makes its temporary
+  files whole up to the last frame written, the tracker's state is saved with them, and
+  ``run.json`` (still ``running``) says how far the outputs are good
+  (``checkpoint``); a run killed outright (SIGKILL, a power cut of the process) is
+  picked up by ``--resume`` from its last checkpoint, with outputs equal to a run
+  never interrupted;
 * a source that delivers no frame for ``timeout_s`` seconds stops the run the same way,
   with the reason in ``run.json``'s ``error``;
 * every output is written under a temporary name and renamed when whole; ``run.json``
   says ``running`` while a run goes and is rewritten last, so ``status: complete`` means
-  complete.
+  complete (``failed``: an error stopped it, or the source gave no frame).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import shutil
+import os
+import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,22 +42,22 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from samvideo.annotate import MaskAnnotator
-from samvideo.export import DEFAULT_EXPORTS, SinkThread, make_sinks, parse_exports
-from samvideo.live import LiveSchedule, LiveStats, PromptInbox, PromptWatcher
-from samvideo.loop import EveryFrame, PromptFeed, Timings, frame_loop
-from samvideo.prompts import ObjectPrompt, check_prompts, prompt_to_json, prompts_at_start
+from samvideo.directions import BACKWARD_DIR, BackwardResults
+from samvideo.export import DEFAULT_EXPORTS, Categories, SinkThread, make_sinks, parse_exports
+from samvideo.live import LiveStats, PromptInbox
+from samvideo.loop import PromptFeed, Timings, frame_loop
+from samvideo.prompts import ObjectPrompt
 from samvideo.record import settings, versions, write_json_atomic
 from samvideo.results import FrameResult
-from samvideo.resume import STATE_DIR, Previous, load_previous, save_state
+from samvideo.resume import STATE_DIR, remove_state, save_state
 from samvideo.segmenters import describe
-from samvideo.segmenters.base import PromptRequest, Segmenter
+from samvideo.segmenters.base import Segmenter
+from samvideo.sources import FileSource, LiveSource, discard, prepare_output, remove_partial
 from samvideo.stop import Stop
 from samvideo.tracker import Tracker, TrackerConfig
-from samvideo.video import Frame, FrameRange, Position, Skipped, SourceTimeout, VideoReader
-from samvideo.video.live import LiveReader, check_source
+from samvideo.video import Position, Skipped, SourceTimeout
+from samvideo.video.live import LiveReader
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,12 @@ class FileOptions(RunOptions):
     fps: Fraction | None = None  # rate of a frames folder (None: 24, DAVIS's)
     batch: int = 1  # frames per encoder call: more only pays off on a GPU
     resume: bool = False  # continue the interrupted run in ``output``
+    save_every_s: float | None = 10.0  # checkpoint this often (None: never): a killed run
+    # loses at most this much work, and one checkpoint costs the writer thread a few ms
+    direction: str = "forward"  # forward / backward / both: also (or only) track from the
+    # prompts back towards the first frame, as SAM 2 does (samvideo.directions)
+    backward_buffer_mb: float = 256.0  # tracking backwards: one keyframe interval of
+    # frames is held this far in memory, in a temporary file beyond
 
 
 @dataclass(frozen=True)
@@ -110,253 +123,14 @@ class RunSummary:
     resumed_from: int | None = None  # last frame of the run this one continued
     live: LiveStats | None = None  # a live run's figures
     stop_reason: str | None = None  # why a live run ended (video.live.STOP_REASONS)
+    frames_here: int = 0  # frames done by this process (``frames`` counts earlier ones too)
+    run_s: float = 0.0  # seconds every process of the run took together (this one too)
+    checkpoint: dict | None = None  # while running: how far the outputs are good
+    checkpoints: dict | None = None  # {"count", "seconds"}: the writer thread's work on them
 
     @property
     def skipped_frames(self) -> int:
         return sum(s.count for s in self.skipped)
-
-
-# -- the output folder -----------------------------------------------------------------
-
-
-def prepare_output(path: Path, *, overwrite: bool) -> Path:
-    """Create the output folder; refuse a non-empty one unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"output {str(path)!r} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise ValueError(f"output folder {str(path)!r} is not empty: use --overwrite, "
-                         "--resume (to continue an interrupted run) or another -o DIR")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".samvideo-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"output folder {str(path)!r} is not writable: "
-                         f"{exc.strerror or exc}") from None
-    for stale in (path / "run.json", path / STATE_DIR):  # a new run: old status is not ours
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
-    remove_partial(path)
-    return path
-
-
-def remove_partial(out: Path) -> None:
-    """Delete temporary ``.*.part`` leftovers of a crashed run (never final files)."""
-    for p in Path(out).glob(".*.part"):
-        if p.is_dir():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
-
-
-def _discard(paths: Sequence[Path]) -> None:
-    """Remove outputs of a run that produced no frame (they would look like results)."""
-    for p in paths:
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                p.unlink()
-
-
-# -- sources ---------------------------------------------------------------------------
-
-
-class _FileSource:
-    """A file, a frames folder or a pipe: opened first (a pipe's header is awaited here,
-    where Ctrl-C still raises KeyboardInterrupt), then the prompts are checked against
-    it and the output folder is prepared or the interrupted run is loaded."""
-
-    stop_status = "interrupted"  # a stop ends a file run early: --resume continues it
-    flushes_on_stop = False  # ...after the current frame
-
-    def __init__(self, source: str | Path, prompts: Sequence[ObjectPrompt],
-                 segmenter: Segmenter, options: FileOptions, exports: tuple[str, ...]) -> None:
-        self.options = options
-        part = FrameRange(options.start, options.end,  # --max-frames counts from --start
-                          None if options.start is None else options.max_frames)
-        self.reader = VideoReader(source, fps=options.fps, timeout=options.timeout_s,
-                                  frames=part, max_frames=None if options.start is not None
-                                  else options.max_frames)
-        try:
-            self.info = self.reader.info
-            if options.start is not None:
-                prompts = prompts_at_start(prompts, self.reader.peek(), part)
-            self.prompts, self.notes = check_prompts(prompts, self.info)
-            self.key = self._resume_key(source, segmenter, exports)
-            self.previous: Previous | None = None
-            self.out = None
-            if options.output is not None and options.resume:
-                self.out = Path(options.output)
-                self.previous = load_previous(self.out, self.key)
-                remove_partial(self.out)
-            elif options.output is not None:
-                self.out = prepare_output(options.output, overwrite=options.overwrite)
-        except BaseException:
-            self.reader.close()
-            raise
-        self.sources: list[Callable[[], list[ObjectPrompt]]] = []
-        self.stats: LiveStats | None = None
-
-    def _resume_key(self, source: str | Path, segmenter: Segmenter,
-                    exports: tuple[str, ...]) -> dict:
-        """What must not change between an interrupted run and its ``--resume``."""
-        path, info, options = Path(source), self.info, self.options
-        return json.loads(json.dumps({
-            "source": str(path.resolve()),
-            "source_bytes": path.stat().st_size if path.is_file() else None,
-            "frame_size": [info.width, info.height],
-            "prompts": [prompt_to_json(p) for p in self.prompts],
-            "model": getattr(segmenter, "name", type(segmenter).__name__),
-            "model_info": describe(segmenter),
-            "exports": list(exports),
-            "tracker": asdict(options.tracker),
-            "overlay": asdict(options.annotator),
-            "fps": None if options.fps is None else str(options.fps),
-            "start": None if options.start is None else str(options.start),
-        }, default=str))
-
-    def schedule(self, feed: PromptFeed, after: int | None, idle: bool, timings: Timings,
-                 stop: Stop) -> EveryFrame:
-        frames = _timed(iter(self.reader), timings)
-        if after is not None:
-            frames = (f for f in frames if f.index > after)  # done by the interrupted run
-        return EveryFrame(frames, batch=self.options.batch,
-                          idle_before=feed.next_frame if idle else None)
-
-    def describe_notes(self, feed: PromptFeed) -> list[str]:
-        return [*self.notes, *self.reader.notes,
-                *(f"frame {p.frame_index} could not be decoded: the prompt of object "
-                  f"{p.object_id} was applied on frame {index}" for p, index in feed.moved)]
-
-    @property
-    def skipped(self) -> list[Skipped]:
-        return list(self.reader.skipped)
-
-    def no_frames(self) -> str:
-        skipped = sum(s.count for s in self.reader.skipped)
-        more = f" ({skipped} could not be decoded)" if skipped else ""
-        return f"the source delivered no frames{more}"
-
-    def failure(self, error: str | None) -> Exception:
-        return ValueError(f"source {str(self.reader.path)!r}: {error}")
-
-    def stop_reason(self, stop: Stop) -> str | None:
-        return None
-
-    def record(self, stop: Stop) -> dict:
-        return {"resume_key": self.key}
-
-    def finish(self, timings: Timings) -> None:
-        pass
-
-    def close(self) -> None:
-        self.reader.close()
-
-
-class _LiveSource:
-    """A camera, a stream, a pipe or a file played live: everything is set up first (the
-    output folder, the model warmed up), then the source is opened and read from at
-    once, so that no frame waits on the set-up."""
-
-    stop_status = "complete"  # a stop ends a live run with every frame received written
-    flushes_on_stop = True  # the schedule predicts what was received, then ends
-
-    def __init__(self, source: str | Path | LiveReader, prompts: Sequence[ObjectPrompt],
-                 segmenter: Segmenter, options: LiveOptions, inbox: PromptInbox | None) -> None:
-        self.options = options
-        if not isinstance(source, LiveReader):
-            check_source(source)
-        self.out = None if options.output is None else prepare_output(
-            options.output, overwrite=options.overwrite)
-        self.watcher = PromptWatcher(options.watch_prompts) if options.watch_prompts else None
-        versions()  # imports torch's metadata: done before any frame arrives
-        if options.warm_up:
-            _warm_up(segmenter)
-        self.reader = source if isinstance(source, LiveReader) else LiveReader(
-            source, pace=options.pace, open_timeout_s=options.open_timeout_s,
-            timeout_s=options.timeout_s, max_frames=options.max_frames,
-            duration_s=options.duration_s, max_backlog_mb=options.max_backlog_mb)
-        try:
-            self.reader.start()
-            self.info = self.reader.info
-            self.prompts, self.notes = list(prompts), []
-            if prompts or (self.watcher is None and inbox is None):
-                self.prompts, self.notes = check_prompts(prompts, self.info)  # none: raises
-        except BaseException:
-            self.reader.close()
-            raise
-        self.previous: Previous | None = None  # a live stream cannot be rewound
-        self.sources = [s.take if isinstance(s, PromptInbox) else s.poll
-                        for s in (inbox, self.watcher) if s is not None]
-        self.stats = LiveStats()
-
-    def schedule(self, feed: PromptFeed, after: int | None, idle: bool, timings: Timings,
-                 stop: Stop) -> LiveSchedule:
-        o = self.options
-        return LiveSchedule(self.reader, feed, stats=self.stats, stop=stop,
-                            warmup_frames=o.warmup_frames, warmup_latency_s=o.warmup_latency_s)
-
-    def describe_notes(self, feed: PromptFeed) -> list[str]:
-        notes = list(self.notes)
-        rejected = (self.watcher.errors if self.watcher else []) + feed.rejected
-        notes += [f"watched prompts ignored: {m}" for m in rejected]
-        reason = self.reader.stop_reason
-        if reason == "stalled":
-            notes.append(f"no frame from {self.reader.source} for "
-                         f"{self.reader.timeout_s:g} s: stopped")
-        if reason == "source_error":
-            notes.append(f"the source failed after {self.reader.received} frames: "
-                         f"{self.reader.source_error}")
-        return notes
-
-    skipped: list[Skipped] = []
-
-    def no_frames(self) -> str:
-        return "the source delivered no frames"
-
-    def failure(self, error: str | None) -> Exception:
-        return RuntimeError(f"{self.reader.source}: {error}")
-
-    def stop_reason(self, stop: Stop) -> str:
-        return "interrupted" if stop.is_set() else self.reader.stop_reason
-
-    def record(self, stop: Stop) -> dict:
-        reader = self.reader
-        return {"mode": "live", "live": {
-            "stop_reason": self.stop_reason(stop), "source_kind": reader.kind,
-            "paced": reader.pace, "rate_known": reader.rate_known,
-            **self.stats.to_dict(self.info)}}
-
-    def finish(self, timings: Timings) -> None:
-        self.stats.received, self.stats.dropped = self.reader.received, self.reader.dropped
-        timings.decode = self.reader.decode_s
-
-    def close(self) -> None:
-        self.reader.close()
-
-
-def _warm_up(segmenter: Segmenter) -> None:
-    """Run the segmenter once on a blank frame, so first-call costs (lazy set-up, CUDA
-    context and kernels, allocator growth) are paid before the first live frame."""
-    blank = np.zeros((64, 64, 3), np.uint8)
-    embedding = segmenter.encode([blank])[0]
-    segmenter.predict(embedding, [PromptRequest.make((16, 16, 48, 48))])
-
-
-def _timed(frames: Iterator[Frame], timings: Timings) -> Iterator[Frame]:
-    while True:
-        t0 = time.perf_counter()
-        try:
-            frame = next(frames)
-        except StopIteration:
-            return
-        timings.decode += time.perf_counter() - t0
-        yield frame
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -367,6 +141,8 @@ class _Progress:
     frames: int = 0  # frames done by this run
     last: int | None = None  # source index of the last frame done
     between_frames: bool = True  # False while a frame is half written: state not saveable
+    saved: dict | None = None  # the last checkpoint: {"last_frame", "frames_done"}
+    last_save: float = field(default_factory=time.monotonic)
 
 
 class Run:
@@ -397,18 +173,39 @@ class Run:
         self.started = time.time()
         self.summary: RunSummary | None = None
         if isinstance(options, LiveOptions):
-            self.source: _FileSource | _LiveSource = _LiveSource(
+            self.source: FileSource | LiveSource = LiveSource(
                 source, prompts, segmenter, options, inbox)
         else:
-            self.source = _FileSource(source, prompts, segmenter, options, self.exports)
+            self.source = FileSource(source, prompts, segmenter, options, self.exports)
         self.info = self.source.info
         self.out: Path | None = self.source.out
         self._results: Iterator[FrameResult] | None = None
+        #: called with (frames done, frames in all) while tracking backwards, before the
+        #: first frame is handed out (the command's and the page's progress)
+        self.on_backward: Callable[[int, int], Any] | None = None
 
     @property
     def live(self) -> LiveStats | None:
         """A live run's figures as they go (None for a file run)."""
         return self.source.stats
+
+    @property
+    def expected_frames(self) -> int | None:
+        """How many frames this run tracks in all (earlier processes of a resumed run
+        included), when the source says; None when unknown (a pipe, a live source)."""
+        return self.source.expected_frames()
+
+    @property
+    def frames_before(self) -> int:
+        """Frames an interrupted run had done before this process resumed it (0 if none)."""
+        previous = self.source.previous
+        return previous.frames if previous is not None else 0
+
+    @property
+    def resumed_from(self) -> int | None:
+        """The last frame the interrupted run this one continues had done, or None."""
+        previous = self.source.previous
+        return previous.last_frame if previous is not None else None
 
     def __enter__(self) -> Run:
         return self
@@ -436,17 +233,30 @@ class Run:
         if previous is not None:
             tracker.load_state_dict(previous.tracker_state)
             after = previous.last_frame
-        feed = PromptFeed(source.prompts, after=after, sources=source.sources)
+        forward = source.prompts if getattr(source, "span", None) is None or \
+            self.options.direction == "both" else []
+        feed = PromptFeed(forward, after=after, sources=source.sources)
         halt = None if source.flushes_on_stop else self.stop
+        progress = _Progress(last=after)
+        if self.out is not None:
+            if previous is not None:  # the outputs are good up to there already
+                progress.saved = {"last_frame": after, "frames_done": previous.frames}
+            self._write_run_json(self._summary("running", [], feed, None, progress))
+        backward = self._backward()
+        if backward is not None and not backward.complete:  # stopped while going backwards
+            backward.remove()
+            self.summary = self._finish("interrupted", None, None, tracker, feed, progress)
+            source.close()
+            return
         schedule = source.schedule(feed, after, not tracker.object_ids, self.timings, self.stop)
         sinks = None
         if self.out is not None:
+            ordered = sorted(source.prompts, key=lambda p: (p.frame_index, p.object_id))
             sinks = SinkThread(make_sinks(self.exports, self.out, self.info,
                                           annotator=self.options.annotator,
-                                          resume_after=after))
-            if previous is None:
-                self._write_run_json(self._summary("running", [], feed, None, _Progress()))
-        progress = _Progress(last=after)
+                                          resume_after=after,
+                                          categories=Categories(p.name for p in ordered)))
+        every = getattr(self.options, "save_every_s", None) if sinks is not None else None
         status, error = "failed", None
         results = frame_loop(schedule, tracker, feed, timings=self.timings, halt=halt)
         try:
@@ -456,17 +266,22 @@ class Run:
                 if result is None:
                     progress.between_frames = True
                     break
+                feed.name(result)
+                if backward is not None:
+                    result = backward.join(result)
                 if sinks is not None:
                     sinks.write(result)
                 progress.between_frames = True
                 progress.frames, progress.last = progress.frames + 1, result.frame_index
+                if every is not None and time.monotonic() - progress.last_save >= every:
+                    self._checkpoint(sinks, tracker, feed, progress)
                 yield result
             status = source.stop_status if self.stop.is_set() else "complete"
         except GeneratorExit:
             status = "interrupted"  # the caller left the loop early
             raise
         except KeyboardInterrupt:
-            status = "interrupted"  # a second Ctrl-C: stop at once, outputs still closed
+            status = "interrupted"  # raised by the caller's own handler: outputs still closed
         except SourceTimeout as exc:
             status, error = "interrupted", str(exc)
         except BaseException as exc:
@@ -476,8 +291,59 @@ class Run:
             source.close()
             results.close()
             self.summary = self._finish(status, error, sinks, tracker, feed, progress)
+            if backward is not None and (self.out is None or self.summary.status == "complete"):
+                backward.remove()
         if self.summary.status == "failed":  # only a source without a frame gets here
             raise source.failure(self.summary.error)
+
+    def _backward(self) -> BackwardResults | None:
+        """The backward pass's results (``direction`` backward / both): tracked now, or
+        those a resumed run's earlier process tracked to the end for the same job."""
+        source = self.source
+        span = getattr(source, "span", None)
+        if span is None:
+            return None
+        folder = self.out / BACKWARD_DIR if self.out is not None else Path(
+            tempfile.mkdtemp(prefix="samvideo-backward-"))
+        results = BackwardResults(folder)
+        key = source.key
+        if results.complete and results.key() == key:
+            return results.load()
+        results.run(source.frames(), source.prompts, self.segmenter, self.options.tracker,
+                    span, key=key, batch=self.options.batch,
+                    buffer_mb=self.options.backward_buffer_mb, stop=self.stop,
+                    timings=self.timings, progress=self.on_backward)
+        return results
+
+    # -- checkpoints and the end ---------------------------------------------------------
+
+    def _state(self, tracker: Tracker, progress: _Progress) -> dict:
+        """What ``--resume`` needs to continue after the last frame done (resume.py)."""
+        previous = self.source.previous
+        return {"tracker": tracker.state_dict(), "last_frame": progress.last,
+                "frames_done": progress.frames + self.frames_before,
+                "skipped": [asdict(s) for s in self.source.skipped],
+                "run_s": (previous.run_s if previous else 0.0) + time.time() - self.started}
+
+    def _checkpoint(self, sinks: SinkThread, tracker: Tracker, feed: PromptFeed,
+                    progress: _Progress) -> None:
+        """Queue a checkpoint after the frames written so far: the writer thread makes
+        the sinks' files whole, then the state and run.json are saved there."""
+        state = self._state(tracker, progress)  # the tracker moves on: taken now
+        summary = self._summary("running", [], feed, None, progress)
+        progress.last_save = time.monotonic()
+
+        def save(sinks_data: dict) -> None:
+            try:
+                save_state({**state, "sinks": sinks_data}, self.out / STATE_DIR)
+            except (OSError, TypeError, ValueError) as exc:
+                self.source.notes.append(f"a checkpoint could not be saved: {exc}")
+                return
+            summary.checkpoint = progress.saved = {"last_frame": state["last_frame"],
+                                                   "frames_done": state["frames_done"]}
+            self._write_run_json(summary)
+
+        sinks.checkpoint(save)
 
     def _finish(self, status: str, error: str | None, sinks: SinkThread | None,
                 tracker: Tracker, feed: PromptFeed, progress: _Progress) -> RunSummary:
@@ -497,27 +363,28 @@ class Run:
             self.timings.write = (sinks.seconds if sinks else 0.0) + time.perf_counter() - t0
             self.timings.total = time.time() - self.started
             self.source.finish(self.timings)
-            previous = self.source.previous
-            total = progress.frames + (previous.frames if previous else 0)
+            total = progress.frames + self.frames_before
             if total == 0 and status == "complete":
                 status, error = "failed", self.source.no_frames()
             if total == 0:
-                _discard(outputs)
+                discard(outputs)
                 outputs = []
-            resumable = (self.out is not None and isinstance(self.source, _FileSource)
-                         and closed and status != "complete" and total > 0
-                         and progress.between_frames and progress.last is not None
-                         and self._save_state(tracker))
+            saveable = (self.out is not None and isinstance(self.source, FileSource)
+                        and closed and status != "complete" and total > 0)
+            # mid-frame (an exception in the tracker) the last checkpoint still holds
+            resumable = saveable and ((progress.between_frames and progress.last is not None
+                                       and self._save_state(tracker, progress))
+                                      or progress.saved is not None)
             summary = self._summary(status, outputs, feed, sinks, progress, error, resumable)
             if self.out is not None:
                 self._write_run_json(summary)
                 if status == "complete":
-                    shutil.rmtree(self.out / STATE_DIR, ignore_errors=True)
+                    remove_state(self.out / STATE_DIR)
         return summary
 
-    def _save_state(self, tracker: Tracker) -> bool:
+    def _save_state(self, tracker: Tracker, progress: _Progress) -> bool:
         try:
-            save_state({"tracker": tracker.state_dict()}, self.out / STATE_DIR)
+            save_state(self._state(tracker, progress), self.out / STATE_DIR)
         except (OSError, TypeError, ValueError) as exc:
             self.source.notes.append(f"the state to resume from could not be saved: {exc}")
             return False
@@ -527,15 +394,21 @@ class Run:
                  sinks: SinkThread | None, progress: _Progress, error: str | None = None,
                  resumable: bool = False) -> RunSummary:
         previous = self.source.previous
-        done = progress.frames + (previous.frames if previous else 0)
+        done = progress.frames + self.frames_before
         last = progress.last if progress.last is not None else (
             previous.last_frame if previous else None)
-        notes = self.source.describe_notes(feed) + (sinks.notes if sinks else [])
+        notes = list(dict.fromkeys(self.source.describe_notes(feed)
+                                   + (sinks.notes if sinks else [])))  # each note once
+        elapsed = self.timings.total if self.timings.total else time.time() - self.started
         return RunSummary(
             status, done, last, outputs, self.timings, notes, self.source.skipped,
             None if self.out is None else self.out / "run.json", error, resumable,
             None if previous is None else previous.last_frame, self.source.stats,
-            self.source.stop_reason(self.stop))
+            self.source.stop_reason(self.stop), frames_here=progress.frames,
+            run_s=(previous.run_s if previous else 0.0) + elapsed,
+            checkpoint=progress.saved if status == "running" else None,
+            checkpoints=None if sinks is None else {"count": sinks.checkpoints,
+                                                    "seconds": round(sinks.checkpoint_s, 4)})
 
     def _write_run_json(self, summary: RunSummary) -> None:
         info, options = self.info, self.options
@@ -544,6 +417,9 @@ class Run:
             "error": summary.error,
             "frames_done": summary.frames,
             "last_frame": summary.last_frame,
+            "checkpoint": summary.checkpoint,
+            "process": {"pid": os.getpid(), "host": socket.gethostname(),
+                        "frames": summary.frames_here},
             "source": {
                 "path": info.source, "width": info.width, "height": info.height,
                 "rate": str(info.rate), "time_base": str(info.time_base),
@@ -559,6 +435,8 @@ class Run:
             "notes": summary.notes,
             "timings_s": asdict(summary.timings),
             "seconds_per_frame": summary.timings.per_frame(),
+            "run_s": round(summary.run_s, 3),
+            "checkpoints": summary.checkpoints,
             "versions": versions(),
             "resumable": summary.resumable,
             "resumed_from": summary.resumed_from,
@@ -581,8 +459,8 @@ def run(
 ) -> RunSummary:
     """Track ``prompts`` through ``source`` to the end and write the chosen exports.
 
-    In the main thread, SIGINT and SIGTERM set ``stop`` (a second one stops at once,
-    outputs still closed). Returns the summary; raises ValueError for bad input
+    In the main thread, SIGINT and SIGTERM set ``stop`` (a second one only hurries it:
+    outputs are still closed). Returns the summary; raises ValueError for bad input
     (before anything is tracked), including a file that gave no frame at all
     (``run.json`` then says ``failed``), RuntimeError for a live source that gave none.
     """
@@ -592,3 +470,7 @@ def run(
             if on_frame is not None:
                 on_frame(result, tracking)
     return tracking.summary  # set when the iteration ended
+
+
+__all__ = ["FileOptions", "LiveOptions", "Run", "RunOptions", "RunSummary", "prepare_output",
+           "remove_partial", "run"]

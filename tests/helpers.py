@@ -38,15 +38,17 @@ def make_frames(n: int, *, width=320, height=240, **kw) -> list[np.ndarray]:
 
 
 def write_clip(path: Path, frames: list[np.ndarray], *, rate: Fraction = Fraction(24),
-               time_base: Fraction | None = None, codec: str = "libx264") -> Path:
-    """Write RGB frames to a video with PyAV (exact rate, explicit pts)."""
+               time_base: Fraction | None = None, codec: str = "libx264",
+               options: dict[str, str] | None = None) -> Path:
+    """Write RGB frames to a video with PyAV (exact rate, explicit pts); ``options`` are
+    the encoder's (``{"g": "10"}``: a keyframe every 10 frames)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=rate)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
         if time_base is not None:
             stream.time_base = time_base
-        stream.options = {"crf": "18"} if codec == "libx264" else {}
+        stream.options = {**({"crf": "18"} if codec == "libx264" else {}), **(options or {})}
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i

@@ -72,3 +72,48 @@ def test_bad_style_and_opacity_are_named():
         MaskAnnotator(style="glow")
     with pytest.raises(ValueError, match="1.5"):
         MaskAnnotator(opacity=1.5)
+
+
+def two_objects(h: int = H, w: int = W) -> tuple[np.ndarray, list[ObjectResult]]:
+    """Object 1 with its label above it, and object 2 whose mask lies over that label."""
+    rgb = np.full((h, w, 3), 90, np.uint8)
+    box1 = (40.0, 50.0, 90.0, 100.0)
+    box2 = (30.0, 20.0, 120.0, 52.0)  # covers the strip above object 1: its label's place
+    return rgb, [ObjectResult(0, 0.0, 1, box_to_mask(box1, (h, w)), box1, 0.87, "tracking"),
+                 ObjectResult(0, 0.0, 2, box_to_mask(box2, (h, w)), box2, 0.91, "predicted")]
+
+
+@pytest.mark.parametrize("style", ["fill", "all"])
+def test_labels_are_drawn_over_every_other_object(style):
+    """Issue 15 item 5: object 2's tint and lines used to be drawn over object 1's label."""
+    rgb, (one, two) = two_objects()
+    plain = MaskAnnotator(style=style, labels=False)
+    labelled = MaskAnnotator(style=style)
+    alone = labelled.annotate(rgb, FrameResult(0, 0.0, [one], rgb))
+    label = changed(alone, plain.annotate(rgb, FrameResult(0, 0.0, [one], rgb)))
+    label[50:, :] = False  # object 1's tag only: it sits above its box
+    assert label.sum() > 50
+    both = labelled.annotate(rgb, FrameResult(0, 0.0, [one, two], rgb))
+    assert (both[label] == alone[label]).all()
+
+
+def label_box(h: int, w: int) -> tuple[int, int]:
+    """(height, width) in pixels of the tag of an object in the middle of an h x w frame."""
+    rgb = np.full((h, w, 3), 90, np.uint8)
+    box = (w * 0.4, h * 0.4, w * 0.6, h * 0.6)
+    result = FrameResult(0, 0.0, [ObjectResult(0, 0.0, 1, box_to_mask(box, (h, w)), box, 0.97,
+                                               "tracking")], rgb)
+    diff = changed(MaskAnnotator(style="box").annotate(rgb, result),
+                   MaskAnnotator(style="box", labels=False).annotate(rgb, result))
+    rows, cols = np.nonzero(diff)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def test_labels_are_sized_to_the_frame():
+    """Issue 15 item 5: on a 176x144 phone clip the label covered a third of the width
+    (the face under it); it scales with the frame and stays legible."""
+    small_h, small_w = label_box(144, 176)
+    big_h, big_w = label_box(720, 1280)
+    assert 8 <= small_h <= 12 and small_w <= 0.2 * 176, (small_h, small_w)
+    assert 20 <= big_h <= 32, (big_h, big_w)
+    assert small_h / 144 < 0.09 and big_h / 720 < 0.045

@@ -80,16 +80,7 @@ def test_sigint_then_resume_equals_an_uninterrupted_run(clip, tmp_path):
     proc = start(track_cmd(clip, out))
     wait_for_pngs(out, 25, proc)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "--resume continues it" in stderr
-
-    # what an interruption leaves: every output closed and readable, run.json says so
-    state = read_run(out)
-    last = state["last_frame"]
-    assert state["status"] == "interrupted" and state["resumable"] is True
-    assert 25 <= last < N - 1 and state["frames_done"] == last + 1
-    assert sorted(masks(out)) == [f"{i:05d}.png" for i in range(last + 1)]
+    last = assert_stopped_cleanly(proc, out)
     assert len((out / "tracks.jsonl").read_text().splitlines()) == last + 1
     assert len(overlay(out)) == last + 1
     with np.load(out / "masks.npz") as npz:
@@ -105,6 +96,26 @@ def test_sigint_then_resume_equals_an_uninterrupted_run(clip, tmp_path):
     assert state["resumed_from"] == last and not (out / ".resume").exists()
 
     assert main(track_cmd(clip, ref)[3:]) == 0  # the same run, never interrupted
+    assert_same_outputs(ref, out)
+
+
+def assert_stopped_cleanly(proc: subprocess.Popen, out: Path) -> int:
+    """What an interruption leaves: exit 130, one message, every output closed and
+    readable up to the last frame done, run.json saying so; returns that frame."""
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume continues it" in stderr
+    state = read_run(out)
+    last = state["last_frame"]
+    assert state["status"] == "interrupted" and state["resumable"] is True
+    assert 25 <= last < N - 1 and state["frames_done"] == last + 1
+    assert sorted(masks(out)) == [f"{i:05d}.png" for i in range(last + 1)]
+    return last
+
+
+def assert_same_outputs(ref: Path, out: Path) -> None:
+    """Every export of ``out`` equals the uninterrupted run's in ``ref`` (the overlay: the
+    same frames at the same times, pixels close: H.264 restarted at the resume point)."""
     ref_masks, out_masks = masks(ref), masks(out)
     assert list(ref_masks) == list(out_masks)
     for name, mask in ref_masks.items():
@@ -112,14 +123,125 @@ def test_sigint_then_resume_equals_an_uninterrupted_run(clip, tmp_path):
     for name in ("tracks.jsonl", "masks.mots.txt", "masks.coco.json"):
         assert (ref / name).read_bytes() == (out / name).read_bytes(), name
     with np.load(ref / "masks.npz") as a, np.load(out / "masks.npz") as b:
+        assert a.files == b.files
         for key in a.files:
             assert np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind == "f"), key
     ref_video, out_video = overlay(ref), overlay(out)
     assert [p for p, _ in ref_video] == [p for p, _ in out_video]  # same frames, same times
-    # H.264 is lossy and the encoder restarted at the resume point: close, not identical
     diff = [np.abs(a.astype(int) - b.astype(int)).mean() for (_, a), (_, b)
             in zip(ref_video, out_video, strict=True)]
     assert max(diff) < 4.0
+    assert not list(out.glob(".*.part")) and not (out / ".resume").exists()
+
+
+@pytest.fixture(scope="module")
+def reference(clip, tmp_path_factory) -> Path:
+    """The uninterrupted run the interrupted ones are compared with."""
+    ref = tmp_path_factory.mktemp("reference") / "ref"
+    assert main(track_cmd(clip, ref)[3:]) == 0
+    return ref
+
+
+@pytest.mark.parametrize("signals", [
+    [signal.SIGINT, signal.SIGINT, signal.SIGINT, signal.SIGINT],  # a user mashing Ctrl-C
+    [signal.SIGTERM, signal.SIGTERM],  # kill PID, twice
+    [signal.SIGINT, signal.SIGTERM],
+], ids=["sigint-x4", "sigterm-x2", "sigint-sigterm"])
+def test_more_signals_while_stopping_lose_no_frame(clip, tmp_path, reference, signals):
+    """Issue 15 item 1: a second Ctrl-C used to raise wherever the code was, closing the
+    outputs included (only .part files left, run.json "running" with 0 frames, --resume
+    refusing). Now it only hurries the stop: every finished frame is kept and resumable."""
+    out = tmp_path / "run"
+    proc = start(track_cmd(clip, out))
+    wait_for_pngs(out, 25, proc)
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.03)
+    last = assert_stopped_cleanly(proc, out)
+    assert len(overlay(out)) == last + 1 and not list(out.glob(".*.part"))
+    resumed = subprocess.run(track_cmd(clip, out, "--resume"), capture_output=True, text=True,
+                             timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_run(out)["frames_done"] == N
+    assert_same_outputs(reference, out)
+
+
+def wait_for_checkpoint(out: Path, frame: int, proc: subprocess.Popen,
+                        timeout: float = 90) -> dict:
+    """Wait until run.json says the outputs are good up to ``frame`` or later."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            state = read_run(out)
+        except (OSError, ValueError):  # not written yet
+            state = {}
+        saved = state.get("checkpoint") or {}
+        if (saved.get("last_frame") or -1) >= frame:
+            return state
+        time.sleep(0.02)
+    raise AssertionError(f"no checkpoint past frame {frame} within {timeout} s")
+
+
+def test_sigkill_then_resume_continues_from_the_last_checkpoint(clip, tmp_path, reference):
+    """Issue 15 item 1: SIGKILL leaves no time to clean up. The periodic checkpoints keep
+    the temporary files whole up to a frame run.json names; nothing looks complete, and
+    --resume continues from there to outputs equal to a run never interrupted."""
+    out = tmp_path / "o"
+    proc = start(track_cmd(clip, out, "--save-every", "0.3"))
+    state = wait_for_checkpoint(out, 20, proc)
+    assert state["status"] == "running" and state["process"]["pid"] == proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    state = read_run(out)
+    saved = state["checkpoint"]["last_frame"]
+    assert state["status"] == "running" and 20 <= saved < N - 1
+    assert state["frames_done"] == saved + 1
+    # never looks complete: no output under its final name
+    assert not [p.name for p in out.iterdir() if not p.name.startswith(".")
+                and p.name != "run.json"]
+    resumed = subprocess.run(track_cmd(clip, out, "--resume"), capture_output=True, text=True,
+                             timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    state = read_run(out)
+    assert state["status"] == "complete" and state["frames_done"] == N
+    assert state["resumed_from"] >= saved
+    assert_same_outputs(reference, out)
+
+
+def test_sigkill_of_a_resumed_run_then_resume_again(clip, tmp_path, reference):
+    """A run stopped cleanly, resumed, killed in the resumed process after a checkpoint,
+    resumed again: the outputs still equal an uninterrupted run's."""
+    out = tmp_path / "o"
+    proc = start(track_cmd(clip, out))
+    wait_for_pngs(out, 10, proc)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    first = read_run(out)["last_frame"]
+    proc = start(track_cmd(clip, out, "--resume", "--save-every", "0.3"))
+    wait_for_checkpoint(out, first + 10, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert read_run(out)["status"] == "running"
+    resumed = subprocess.run(track_cmd(clip, out, "--resume"), capture_output=True, text=True,
+                             timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_outputs(reference, out)
+
+
+def test_resume_refuses_a_run_that_is_still_going(clip, tmp_path):
+    out = tmp_path / "o"
+    proc = start(track_cmd(clip, out, "--save-every", "0.3"))
+    try:
+        wait_for_checkpoint(out, 5, proc)
+        os.kill(proc.pid, signal.SIGSTOP)  # alive, but it must not finish meanwhile
+        resumed = subprocess.run(track_cmd(clip, out, "--resume"), capture_output=True,
+                                 text=True, timeout=60)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert resumed.returncode == 2
+    assert f"is still going (process {proc.pid})" in resumed.stderr
 
 
 def test_sigterm_while_waiting_for_a_stalled_source(tmp_path):
@@ -146,19 +268,24 @@ def test_sigterm_while_waiting_for_a_stalled_source(tmp_path):
     assert state["frames_done"] == done == len(overlay(out))
 
 
-def test_killed_run_never_looks_complete(clip, tmp_path):
-    """SIGKILL leaves no time to clean up: run.json still says running, and no output
-    exists under its final name."""
+def test_killed_before_the_first_checkpoint_never_looks_complete(clip, tmp_path):
+    """SIGKILL before any checkpoint: run.json still says running, no output exists under
+    its final name, and --resume says there is nothing to continue."""
     out = tmp_path / "o"
-    proc = start(track_cmd(clip, out))
+    proc = start(track_cmd(clip, out, "--save-every", "600"))
     wait_for_pngs(out, 10, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert read_run(out)["status"] == "running"
     assert not [p.name for p in out.iterdir() if not p.name.startswith(".")
                 and p.name != "run.json"]
-    # a new run there cleans the leftovers; --resume has nothing to continue
-    assert main(track_cmd(clip, out, "--resume")[3:]) == 2
+    resumed = subprocess.run(track_cmd(clip, out, "--resume"), capture_output=True, text=True,
+                             timeout=60)
+    assert resumed.returncode == 2 and "killed before its first checkpoint" in resumed.stderr
+    assert len(resumed.stderr.strip().splitlines()) == 1
+    # a new run there cleans the leftovers
+    assert main(track_cmd(clip, out, "--overwrite")[3:]) == 0
+    assert not list(out.glob(".*"))
 
 
 def test_crash_mid_run_says_failed(tmp_path, monkeypatch, capsys):

@@ -449,3 +449,25 @@ def test_latency_reservoir_keeps_percentiles_with_flat_memory():
 def test_stream_server_needs_a_rate_for_bare_frames():
     with pytest.raises(ValueError, match="rate"):
         StreamServer(make_frames(2))
+
+
+def test_the_last_line_says_how_many_frames_were_segmented(tmp_path):
+    """Issue 15 item 4: "complete: 72 frames ... (0.035 s/frame)" hid that most frames
+    were only predicted; the line says segmented / predicted and the segmenting rate, as
+    run.json counts them."""
+    clip = write_clip(tmp_path / "big.mp4", make_frames(72, width=640, height=480,
+                                                        size=300.0, velocity=(1.0, 0.5)),
+                      rate=RATE)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "samvideo.cli", "track", str(clip), "--live", "--box",
+         "20,30,320,330", "--model", "grabcut", "--set", "grabcut.max_side=1024", "-o",
+         str(out), "--quiet"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    live = run_json(out)["live"]
+    assert live["frames_predicted_only"] > 0, live  # it could not keep up
+    line = done.stdout.splitlines()[0]
+    assert line.startswith("complete: 72 frames in "), line
+    assert (f": {live['frames_processed']} segmented, {live['frames_predicted_only']} "
+            f"predicted; segmenting {live['processing_fps']:.1f} frames/s") in line, line
+    assert "s/frame" not in line

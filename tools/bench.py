@@ -422,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     default_models = "mobile_sam,sam2.1_hiera_tiny,sam2.1_hiera_small,vit_b"
+    if args.gpu_table:
+        default_models = ",".join(FAMILY_OF)  # every model
     if args.smoke:
         default_models, args.frames = "mobile_sam", 1
     args.models = [m.strip() for m in (args.models or default_models).split(",") if m.strip()]

@@ -380,10 +380,89 @@ def make_two_objects(rng: np.random.Generator) -> Clip:
     return Clip(list(frames), list(labels), [1, 2])
 
 
+def make_jump(rng: np.random.Generator) -> Clip:
+    """A small blob crossing the frame at 22 px a frame (more than its own width) and
+    bouncing back at the edges, 48 frames: the motion between two frames is many
+    times the band a prior-guided cut may move."""
+    background = make_background(rng)
+    blob = orange_blob(rng, (14.0, 11.0))
+    poses, x, step = [], 40.0, 22.0
+    for i in range(48):
+        poses.append(Pose(x, 120.0 + 30.0 * math.sin(i / 6.0), 1.0, 0.1 * math.sin(i / 4.0)))
+        if not 30.0 <= x + step <= 290.0:
+            step = -step
+        x += step
+    frames, labels = zip(*(render(background, [(1, blob, pose)]) for pose in poses), strict=True)
+    return Clip(list(frames), list(labels), [1])
+
+
+def pole_occluder(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Thin dark poles (4 px wide, every 22 px) in front of everything."""
+    mask = np.zeros((HEIGHT, WIDTH), bool)
+    for x in range(14, WIDTH, 22):
+        mask[:, x:x + 4] = True
+    pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    shade = 60.0 + 10.0 * smooth_noise(rng, (6, 20), (HEIGHT, WIDTH), 1)
+    pixels[:] = to_uint8(np.repeat(shade, 3, axis=2) * np.array((1.0, 0.95, 0.85), np.float32))
+    return mask, pixels
+
+
+def make_poles(rng: np.random.Generator) -> Clip:
+    """A blob passing behind a row of thin poles, which cut its mask into pieces, 48
+    frames."""
+    background = make_background(rng)
+    blob = orange_blob(rng, (34.0, 22.0))
+    poses = path_poses(
+        48, (50.0, 125.0), (270.0, 110.0), bend=12.0, scales=(0.95, 1.05), angles=(0.05, -0.1)
+    )
+    poles = pole_occluder(rng)
+    frames, labels = zip(
+        *(render(background, [(1, blob, pose)], poles) for pose in poses), strict=True
+    )
+    return Clip(list(frames), list(labels), [1])
+
+
+def make_parts(rng: np.random.Generator) -> Clip:
+    """One object in two separate parts (a gap of about 20 px between them) moving
+    together along a curved path, 48 frames."""
+    background = make_background(rng)
+    front, back = orange_blob(rng, (20.0, 16.0)), orange_blob(rng, (16.0, 14.0))
+    poses = path_poses(
+        48, (110.0, 150.0), (250.0, 100.0), bend=-26.0, scales=(0.95, 1.1), angles=(0.0, 0.2)
+    )
+    def scene(pose: Pose):
+        behind = Pose(pose.cx - 58.0 * pose.scale * math.cos(pose.angle),
+                      pose.cy - 58.0 * pose.scale * math.sin(pose.angle), pose.scale, pose.angle)
+        return render(background, [(1, back, behind), (1, front, pose)])
+
+    frames, labels = zip(*(scene(pose) for pose in poses), strict=True)
+    return Clip(list(frames), list(labels), [1])
+
+
+def make_thin(rng: np.random.Generator) -> Clip:
+    """A thin object (a stick 5 px thick and 110 px long) turning as it moves, 48
+    frames: boundaries a cut on a coarse grid cannot keep."""
+    background = make_background(rng)
+    stick = make_blob(rng, (55.0, 2.6), base=(214, 104, 52), accent=(150, 36, 30), wobble=0.0)
+    poses = path_poses(
+        48, (90.0, 150.0), (220.0, 100.0), bend=-20.0, scales=(1.0, 1.0), angles=(-0.5, 0.4)
+    )
+    frames, labels = zip(*(render(background, [(1, stick, pose)]) for pose in poses), strict=True)
+    return Clip(list(frames), list(labels), [1])
+
+
 CLIPS: dict[str, Callable[[np.random.Generator], Clip]] = {
     "moving": make_moving,
     "occlusion": make_occlusion,
     "two_objects": make_two_objects,
+}
+#: clips of the tracking policy's hard cases, for tests and tools (not committed: the
+#: tests generate them)
+HARD_CLIPS: dict[str, Callable[[np.random.Generator], Clip]] = {
+    "jump": make_jump,
+    "poles": make_poles,
+    "parts": make_parts,
+    "thin": make_thin,
 }
 
 
@@ -453,11 +532,16 @@ def write_clip(folder: Path, clip: Clip, video: bool = True) -> None:
 
 
 def generate(out: Path, names: Sequence[str] = tuple(CLIPS), video: bool = True) -> None:
-    """Generate the named clips under ``out``; each clip has its own seeded RNG."""
-    for offset, name in enumerate(CLIPS):
+    """Generate the named clips (of :data:`CLIPS` and :data:`HARD_CLIPS`) under ``out``;
+    each clip has its own seeded RNG."""
+    makers = {**CLIPS, **HARD_CLIPS}
+    unknown = sorted(set(names) - set(makers))
+    if unknown:
+        raise ValueError(f"unknown clip(s) {', '.join(unknown)}: choose from {', '.join(makers)}")
+    for offset, name in enumerate(makers):
         if name in names:
             rng = np.random.default_rng(SEED + offset)
-            write_clip(out / name, CLIPS[name](rng), video=video)
+            write_clip(out / name, makers[name](rng), video=video)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -471,9 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--clips",
         nargs="+",
-        choices=sorted(CLIPS),
+        choices=sorted({*CLIPS, *HARD_CLIPS}),
         default=list(CLIPS),
-        help="which clips to generate (default: all)",
+        help="which clips to generate (default: the committed ones; also: "
+        + ", ".join(HARD_CLIPS) + ")",
     )
     parser.add_argument(
         "--no-video", action="store_true", help="write only masks/ and prompts.json"

@@ -20,12 +20,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Ordered(argparse.Action):
-    """Collect --box / --point / --neg-point in command-line order (points belong to
-    the box before them)."""
+    """Collect --box / --point / --neg-point / --name in command-line order (points and
+    names belong to the box before them)."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         items = list(getattr(namespace, "prompt_items", None) or [])
-        kind = {"--box": "box", "--point": "point", "--neg-point": "neg_point"}[option_string]
+        kind = {"--box": "box", "--point": "point", "--neg-point": "neg_point",
+                "--name": "name"}[option_string]
         items.append((kind, values))
         namespace.prompt_items = items
 
@@ -86,9 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--box", action=_Ordered, metavar="X1,Y1,X2,Y2",
                    help="object box on the first frame, XYXY pixels (repeat for more objects)")
     t.add_argument("--point", action=_Ordered, metavar="X,Y",
-                   help="foreground click for the object of the last --box")
+                   help="a click on the object of the last --box; without a box, the click "
+                        "alone gives the object (SAM takes it as it is, GrabCut finds the "
+                        "object's extent around it)")
     t.add_argument("--neg-point", action=_Ordered, metavar="X,Y",
                    help="background click for the object of the last --box")
+    t.add_argument("--name", action=_Ordered, metavar="NAME",
+                   help="what the object of the last --box is (\"player 7\"): written to every "
+                        "export (COCO category, MOTS class, tracks.jsonl, the overlay's label)")
     t.add_argument("--prompts", metavar="FILE.json", help="objects with boxes/points per frame")
     t.add_argument("--select", action="store_true",
                    help="draw the boxes / click the points on the first frame in a window")
@@ -102,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     t.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in -o DIR (same arguments otherwise)")
+    t.add_argument("--save-every", type=_seconds, default=10.0, metavar="SECONDS",
+                   help="checkpoint the outputs and the tracker this often, so that a killed "
+                        "run (even SIGKILL) is continued by --resume from there (default 10; "
+                        "0 = never)")
     t.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                    help="give up when the source delivers no frame for this long "
                         "(default 30; 0 = wait forever)")
@@ -111,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overlay-style", default="all", choices=OVERLAY_STYLES)
     t.add_argument("--opacity", type=_unit_float, default=0.45, help="mask tint opacity")
     t.add_argument("--max-frames", type=_positive_int, default=None)
+    t.add_argument("--direction", default="forward", choices=("forward", "backward", "both"),
+                   help="track forward from the prompts (default), backward from them to the "
+                        "first frame, or both (a prompt on frame 40 gives frames 0-39 too)")
     t.add_argument("--start", default=None, metavar="FRAME|TIME",
                    help="first source frame to track: a frame number (120) or a time (2.5s, "
                         "1:30); outputs keep source frame numbers, --box is on this frame")
@@ -128,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "frame (SAM models only; instead of --box / --point / --prompts)")
     t.add_argument("--max-objects", type=_positive_int, default=None, metavar="N",
                    help="with --auto: track at most N objects, the largest (default 10)")
+    t.add_argument("--auto-grid", type=_positive_int, default=None, metavar="N",
+                   help="with --auto: prompt SAM with an N x N grid of points (default 16; "
+                        "32 finds smaller objects at 4x the cost, 8 is 4x faster)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     live = t.add_argument_group("live sources (cameras /dev/videoN or camera:N, stream URLs "
                                 "rtsp:// rtmp:// http(s):// udp:// tcp://, or --live)")
@@ -158,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("pred_dir")
     e.add_argument("gt_dir")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--all-frames", action="store_true",
+                   help="refuse predictions that lack frames of the ground truth (by default "
+                        "a part run is scored on the frames both have, and says so)")
 
     u = sub.add_parser("ui", help="a local browser page to prompt, track and review")
     u.add_argument("--host", default=None,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from samvideo.cli.parser import UsageError
-from samvideo.cli.progress import ProgressBar, report
+from samvideo.cli.progress import ProgressBar, report, resuming_line
 
 EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -21,7 +21,9 @@ def track(args) -> int:
     if _is_live(args):
         return _track_live(args)
     from samvideo.export import parse_exports
+    from samvideo.prompts import check_prompts
     from samvideo.run import FileOptions
+    from samvideo.sources import check_output
     from samvideo.video import FrameRange, is_stream, probe
 
     if args.source == "-":  # a video piped on standard input
@@ -31,26 +33,38 @@ def track(args) -> int:
         _check_auto(args)
         prompts = []  # found on the first frame once the model is loaded
     else:
-        if args.max_objects:
-            raise UsageError("samvideo track: --max-objects goes with --auto")
+        if args.max_objects or args.auto_grid:
+            flag = "--max-objects" if args.max_objects else "--auto-grid"
+            raise UsageError(f"samvideo track: {flag} goes with --auto")
         prompts = _select_prompts(args, part) if args.select else _collect_prompts(args)
     exports = parse_exports(args.export)
     if args.resume and args.overwrite:
         raise UsageError("samvideo track: --resume continues the run in -o DIR, --overwrite "
                          "starts afresh: give one of them")
+    # bad input fails before a model is loaded (seconds for SAM)
+    check_output(Path(args.output), overwrite=args.overwrite, resume=args.resume)
+    if args.direction != "forward" and is_stream(args.source):
+        raise UsageError(f"samvideo track: --direction {args.direction} reads the frames "
+                         "before the prompts again, which a pipe cannot give: save the video "
+                         "to a file")
     if not is_stream(args.source):  # a pipe can be read once: the reader probes it
-        probe(args.source, fps=args.fps)  # bad sources fail before a model is loaded
-    segmenter, tracker = load_segmenter(args)
+        info = probe(args.source, fps=args.fps)
+        if prompts:
+            check_prompts(prompts, info)
+    segmenter, tracker, model_note = load_segmenter(args)
     if args.auto:
+        _say(args, model_note)
+        model_note = None
         prompts = _auto_prompts(args, segmenter, part)
     cuda = str(getattr(segmenter, "device", "")).startswith("cuda")
     options = FileOptions(
         output=Path(args.output), exports=exports, overwrite=args.overwrite,
         max_frames=args.max_frames, batch=args.batch or (4 if cuda else 1), fps=args.fps,
         start=part.start, end=part.end, annotator=_annotator(args), tracker=tracker,
-        resume=args.resume, timeout_s=args.timeout, inputs=_inputs(args, prompts))
+        resume=args.resume, timeout_s=args.timeout, save_every_s=args.save_every,
+        direction=args.direction, inputs=_inputs(args, prompts))
     try:
-        summary = _run(args, prompts, segmenter, options, ProgressBar())
+        summary = _run(args, prompts, segmenter, options, ProgressBar(), model_note=model_note)
     except (RuntimeError, ValueError) as exc:
         if is_stream(args.source) and "no frames" in str(exc):
             raise ValueError(f"{exc}: {PIPE_HINT}") from None
@@ -78,25 +92,29 @@ def _track_live(args) -> int:
     from samvideo.export import parse_exports
     from samvideo.preview import MjpegServer, WindowPreview, parse_address
     from samvideo.run import LiveOptions
+    from samvideo.sources import check_output
     from samvideo.video.live import check_source
 
     for flag, given in (("--resume", args.resume), ("--select", getattr(args, "select", None)),
                         ("--auto", getattr(args, "auto", False)),
                         ("--start", getattr(args, "start", None)),
-                        ("--end", getattr(args, "end", None))):
+                        ("--end", getattr(args, "end", None)),
+                        ("--direction", getattr(args, "direction", "forward") != "forward")):
         if given:
             raise UsageError(f"samvideo track: {flag} does not apply to a live source (a live "
                              "stream cannot be rewound; use --duration / --max-frames)")
     prompts = _collect_prompts(args)
     exports = parse_exports(args.export)
-    check_source(args.source)  # bad sources fail before a model is loaded
+    check_source(args.source)  # bad input fails before a model is loaded
+    check_output(Path(args.output), overwrite=args.overwrite)
     if not prompts and not args.watch_prompts:
-        raise ValueError("no object to track: give --box X1,Y1,X2,Y2 (or --point X,Y, "
-                         "--prompts FILE.json, or --watch-prompts FILE.json)")
+        from samvideo.prompts import NO_OBJECT
+
+        raise ValueError(NO_OBJECT.replace("--select", "--watch-prompts FILE.json"))
     annotator = _annotator(args)
     address = parse_address(args.preview) if args.preview else None
     window = WindowPreview(annotator=annotator) if args.show else None  # no display: say so
-    segmenter, tracker = load_segmenter(args)
+    segmenter, tracker, model_note = load_segmenter(args)
     options = LiveOptions(
         output=Path(args.output), exports=exports, overwrite=args.overwrite,
         max_frames=args.max_frames, duration_s=args.duration, timeout_s=args.timeout,
@@ -108,7 +126,7 @@ def _track_live(args) -> int:
         print(f"samvideo: live preview at {preview.url}", file=sys.stderr, flush=True)
     try:
         summary = _run(args, prompts, segmenter, options, ProgressBar(live=True),
-                       preview=preview, window=window)
+                       preview=preview, window=window, model_note=model_note)
     finally:
         for closer in (preview, window):
             if closer is not None:
@@ -120,15 +138,21 @@ def _track_live(args) -> int:
 
 
 def _run(args, prompts: list, segmenter: Any, options: Any, bar: ProgressBar, *,
-         preview: Any = None, window: Any = None):
+         preview: Any = None, window: Any = None, model_note: str | None = None):
     """Open the run (SIGTERM there is Ctrl-C: a pipe's header may be awaited), then track
-    with SIGINT / SIGTERM setting the run's stop; returns the summary, notes printed."""
+    with SIGINT / SIGTERM setting the run's stop; returns the summary, notes printed.
+    ``model_note`` (which model ``auto`` chose) is said once the run has opened: an
+    error in the input stays the only line."""
     from samvideo.run import Run
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
         tracking = Run(args.source, prompts, segmenter, options)
-        with tracking.stop.on_signals(), tracking:
+        _say(args, model_note)
+        _say(args, resuming_line(tracking))
+        if not args.quiet:
+            tracking.on_backward = bar.backward
+        with tracking.stop.on_signals(then_ignore=True), tracking:
             for result in tracking:
                 if not args.quiet:
                     bar.update(result, tracking)
@@ -139,7 +163,8 @@ def _run(args, prompts: list, segmenter: Any, options: Any, bar: ProgressBar, *,
                     if window.stop_requested:
                         tracking.stop.set("window closed")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # stopped: stays ignored
+            signal.signal(signal.SIGTERM, previous)
         bar.close()
     summary = tracking.summary
     for note in summary.notes:
@@ -151,21 +176,21 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def load_segmenter(args) -> tuple[Any, Any]:
+def _say(args, line: str | None) -> None:
+    """A line on stderr about the run, unless ``--quiet``."""
+    if line and not args.quiet:
+        print(line if line.startswith("samvideo") else f"samvideo: {line}", file=sys.stderr,
+              flush=True)
+
+
+def load_segmenter(args) -> tuple[Any, Any, str | None]:
     """The segmenter ``--model`` / ``--checkpoint`` / ``--device`` ask for, with GrabCut's
     and the tracker's settings from ``--config`` / ``--set`` / ``--no-motion`` /
-    ``--no-reprompt``; says which model ``auto`` chose (once it loaded: an error stays
-    the only line)."""
-    from samvideo import settings
+    ``--no-reprompt``, and, for ``--model auto``, the line saying which model it chose
+    (the caller says it once the input is known to be good)."""
     from samvideo.segmenters import load_model, resolve_model
 
-    assignments = settings.read_file(args.config) if args.config else {}
-    assignments.update(settings.parse_assignment(a) for a in args.settings)
-    if getattr(args, "no_motion", False):
-        assignments["tracker.motion"] = "none"
-    if getattr(args, "no_reprompt", False):
-        assignments["tracker.reprompt"] = False
-    configs = settings.build(assignments)
+    configs = configs_from(args)
     name, _ = resolve_model(args.model, args.checkpoint, device=args.device)
     if getattr(args, "auto", False) and name == "grabcut":
         raise ValueError("--auto needs a SAM or MobileSAM model (--model vit_b|vit_l|vit_h|"
@@ -175,9 +200,21 @@ def load_segmenter(args) -> tuple[Any, Any]:
         args.model, checkpoint=args.checkpoint, device=args.device, precision=args.precision,
         compile=getattr(args, "compile", False), reference=getattr(args, "reference", False),
         grabcut=configs["grabcut"])
-    if args.model == "auto":
-        print(f"samvideo: {reason}", file=sys.stderr)
-    return segmenter, configs["tracker"]
+    return segmenter, configs["tracker"], reason if args.model == "auto" else None
+
+
+def configs_from(args) -> dict[str, Any]:
+    """The tracker's and GrabCut's configs (``{"tracker": ..., "grabcut": ...}``) from
+    ``--config``, ``--set``, ``--no-motion`` and ``--no-reprompt``."""
+    from samvideo import settings
+
+    assignments = settings.read_file(args.config) if args.config else {}
+    assignments.update(settings.parse_assignment(a) for a in args.settings)
+    if getattr(args, "no_motion", False):
+        assignments["tracker.motion"] = "none"
+    if getattr(args, "no_reprompt", False):
+        assignments["tracker.reprompt"] = False
+    return settings.build(assignments)
 
 
 def _annotator(args):
@@ -197,7 +234,7 @@ def _inputs(args, prompts: list, *, live: bool = False) -> dict:
 
 
 def _collect_prompts(args) -> list:
-    from samvideo.prompts import load_prompts_file, prompts_from_args
+    from samvideo.prompts import load_prompts_file, name_objects, prompts_from_args
 
     prompts = prompts_from_args(getattr(args, "prompt_items", None) or [])
     if args.prompts:
@@ -208,7 +245,7 @@ def _collect_prompts(args) -> list:
             raise ValueError(f"object id(s) {sorted(clash)} are given both by --box and by "
                              f"--prompts {args.prompts!r}")
         prompts += from_file
-    return prompts
+    return name_objects(prompts, "--name / --prompts")
 
 
 def _check_auto(args) -> None:
@@ -226,8 +263,14 @@ def _auto_prompts(args, segmenter, part) -> list:
     from samvideo.auto import AutoConfig, auto_prompts
 
     rgb = _first_frame(args, part, "--auto", "find objects on")
-    config = AutoConfig(max_objects=args.max_objects or AutoConfig.max_objects)
-    prompts = auto_prompts(segmenter, rgb, config)
+    config = AutoConfig(max_objects=args.max_objects or AutoConfig.max_objects,
+                        points_per_side=args.auto_grid or AutoConfig.points_per_side)
+    bar = None if args.quiet else _AutoBar()
+    try:
+        prompts = auto_prompts(segmenter, rgb, config, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     if not prompts:
         raise ValueError(f"--auto found no object to track on the first frame of "
                          f"{args.source!r}; give one with --box X1,Y1,X2,Y2")
@@ -235,6 +278,26 @@ def _auto_prompts(args, segmenter, part) -> list:
         print(f"samvideo: --auto found {len(prompts)} object(s) on the first frame",
               file=sys.stderr)
     return prompts
+
+
+class _AutoBar:
+    """``--auto``'s progress on stderr: the first frame encoded, then SAM's batches of
+    grid points (:func:`samvideo.auto.auto_prompts` calls it with done, total)."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="step", desc="--auto: finding objects",
+                             file=sys.stderr, dynamic_ncols=True)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _select_prompts(args, part) -> list:

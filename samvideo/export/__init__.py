@@ -25,6 +25,10 @@ mots           masks.mots.txt                KITTI MOTS text format
 =============  ============================  ===========================================
 
 PNG files are named by source frame index (``00042.png`` is source frame 42).
+
+A checkpoint (:meth:`SinkThread.checkpoint`) makes every sink's temporary files whole up
+to the last frame written; :func:`recover_outputs` turns what a killed run left into
+the outputs it had at its last checkpoint.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from samvideo.annotate import MaskAnnotator
-from samvideo.export.base import Sink, object_masks
+from samvideo.export.base import Categories, Sink, object_masks
 from samvideo.export.images import CutoutSink, DavisBinarySink, DavisSink
 from samvideo.export.records import MOTS_CLASS_ID, CocoSink, JsonlSink, MotsSink, NpzSink
 from samvideo.export.video import OverlaySink
@@ -72,20 +76,43 @@ def parse_exports(text: str | Sequence[str]) -> tuple[str, ...]:
 
 def make_sinks(names: Sequence[str], out_dir: Path, info: VideoInfo, *,
                annotator: MaskAnnotator | None = None,
-               resume_after: int | None = None) -> list[Sink]:
+               resume_after: int | None = None,
+               categories: Categories | None = None) -> list[Sink]:
     """One sink per export name (see :data:`EXPORTERS`); ``resume_after`` continues an
-    interrupted run's outputs after that source frame."""
+    interrupted run's outputs after that source frame; ``categories`` numbers the object
+    names for COCO and MOTS (a run gives its prompts' names, in order)."""
     sinks: list[Sink] = []
+    categories = categories or Categories()
     for name in names:
         if name == "video":
             sinks.append(OverlaySink(out_dir, info, annotator=annotator,
                                      resume_after=resume_after))
+        elif name in ("coco", "mots"):
+            sinks.append(EXPORTERS[name](out_dir, info, resume_after=resume_after,
+                                         categories=categories))
         else:
             sinks.append(EXPORTERS[name](out_dir, info, resume_after=resume_after))
     return sinks
 
 
+def recover_outputs(names: Sequence[str], out_dir: Path, info: VideoInfo, data: dict,
+                    last_frame: int) -> None:
+    """Turn the temporary files of a killed run into final outputs holding exactly the
+    frames up to ``last_frame``, its last checkpoint (``data``: each sink's
+    :meth:`~Sink.checkpoint` data by export name)."""
+    for name in names:
+        EXPORTERS[name].recover(out_dir, info, data.get(name) or {}, last_frame)
+
+
 _STOP = object()
+
+
+class _Checkpoint:
+    """Queued after the frames it covers: the writer thread checkpoints every sink, then
+    hands their data to ``save``."""
+
+    def __init__(self, save: Callable[[dict], None]) -> None:
+        self.save = save
 
 
 class SinkThread:
@@ -98,6 +125,8 @@ class SinkThread:
         self._error: BaseException | None = None
         self.seconds = 0.0
         self.frames = 0
+        self.checkpoints = 0
+        self.checkpoint_s = 0.0  # time the checkpoints took, in this thread
         self._thread = threading.Thread(target=self._run, name="samvideo-write", daemon=True)
         self._thread.start()
 
@@ -115,6 +144,11 @@ class SinkThread:
                 continue
             try:
                 t0 = time.perf_counter()
+                if isinstance(item, _Checkpoint):
+                    item.save({sink.export: sink.checkpoint() for sink in self.sinks})
+                    self.checkpoint_s += time.perf_counter() - t0
+                    self.checkpoints += 1
+                    continue
                 for sink in self.sinks:
                     sink.write(item)
                 self.seconds += time.perf_counter() - t0
@@ -126,6 +160,14 @@ class SinkThread:
         if self._error is not None:
             raise self._error
         self._queue.put(result)
+
+    def checkpoint(self, save: Callable[[dict], None]) -> None:
+        """Once the frames written so far are written, make every sink's files whole up
+        to them and call ``save`` with their checkpoint data (by export name), in the
+        writer thread."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(_Checkpoint(save))
 
     def close(self) -> list[Path]:
         self._queue.put(_STOP)
@@ -153,6 +195,7 @@ def write_all(results: Iterable[FrameResult], sinks: Sequence[Sink]) -> list[Pat
     return paths
 
 
-__all__ = ["DEFAULT_EXPORTS", "EXPORTERS", "MOTS_CLASS_ID", "CocoSink", "CutoutSink",
+__all__ = ["DEFAULT_EXPORTS", "EXPORTERS", "MOTS_CLASS_ID", "Categories", "CocoSink", "CutoutSink",
            "DavisBinarySink", "DavisSink", "JsonlSink", "MotsSink", "NpzSink", "OverlaySink",
-           "Sink", "SinkThread", "make_sinks", "object_masks", "parse_exports", "write_all"]
+           "Sink", "SinkThread", "make_sinks", "object_masks", "parse_exports",
+           "recover_outputs", "write_all"]

@@ -45,6 +45,25 @@ class _FolderSink(Resumable):
                     shutil.copy2(png, target)
         self.tmp.mkdir(parents=True, exist_ok=True)
 
+    def checkpoint(self) -> dict:
+        return {}  # every PNG up to the last frame written is whole
+
+    @classmethod
+    def recover(cls, out_dir: Path, info: VideoInfo, data: dict, last_frame: int) -> None:
+        """Drop the killed run's PNGs after the checkpoint (the last one may be half
+        written) and move the folder into place."""
+        final = Path(out_dir) / cls.folder
+        tmp = tmp_path(final)
+        if not tmp.is_dir():
+            return
+        for png in tmp.rglob("*.png"):
+            if not png.stem.isdigit() or int(png.stem) > last_frame:
+                png.unlink()
+        for stray in tmp.rglob("*"):  # PIL's temporary files, if any
+            if stray.is_file() and stray.suffix != ".png":
+                stray.unlink()
+        move_into_place(tmp, final)
+
     def close(self) -> list[Path]:
         return [move_into_place(self.tmp, self.final)]
 
@@ -54,6 +73,7 @@ class DavisSink(_FolderSink):
     source frame index; pixel value = object id, 0 = background. ``np.array(Image.open(
     path))`` gives the (H, W) uint8 label map, as the DAVIS evaluation code reads it."""
 
+    export = "davis"
     folder = "masks"
 
     def __init__(self, out_dir: Path, info: VideoInfo, *, resume_after: int | None = None) -> None:
@@ -70,6 +90,7 @@ class DavisBinarySink(_FolderSink):
     """``masks-binary/<id:03d>/00000.png``: a 1-bit black/white PNG per object per frame
     (white = object), from the frame the object starts on; all black while it is lost."""
 
+    export = "davis-binary"
     folder = "masks-binary"
 
     def _write(self, result: FrameResult) -> None:
@@ -83,6 +104,7 @@ class CutoutSink(_FolderSink):
     """``cutout/<id:03d>/00000.png``: the frame as an RGBA PNG per object per frame, alpha
     255 on the object and 0 elsewhere (a transparent background), full frame size."""
 
+    export = "cutout"
     folder = "cutout"
 
     def _write(self, result: FrameResult) -> None:

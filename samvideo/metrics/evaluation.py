@@ -44,8 +44,13 @@ class SequenceScores:
     Attributes:
         name: sequence name (by default the ground-truth folder's name).
         object_id: the object's label in the ground truth (1..N).
-        n_frames: frames in the sequence, first and last included; the statistics cover
-            the ``n_frames - 2`` frames in between.
+        n_frames: frames scored (those the prediction and the ground truth both have),
+            first and last included; the statistics cover the ``n_frames - 2`` frames
+            in between.
+        gt_frames: frames of the ground truth (more than ``n_frames`` when the
+            prediction covers a part of the clip).
+        first_frame, last_frame: the first and last frame scored, as the files name them
+            (their numbers for ``00042.png``), or None for names without a number.
         j_mean, j_recall, j_decay: J statistics (:func:`sequence_statistics`).
         f_mean, f_recall, f_decay: F statistics.
         jf_mean: ``(j_mean + f_mean) / 2``.
@@ -64,6 +69,14 @@ class SequenceScores:
     jf_mean: float
     j_per_frame: list[float] = field(repr=False)
     f_per_frame: list[float] = field(repr=False)
+    gt_frames: int = 0
+    first_frame: int | None = None
+    last_frame: int | None = None
+
+    @property
+    def partial(self) -> bool:
+        """Whether only a part of the ground truth's frames was scored."""
+        return self.n_frames < self.gt_frames
 
     def to_dict(self) -> dict[str, object]:
         """JSON-serialisable dict of every field."""
@@ -135,8 +148,21 @@ class EvaluationReport:
             "sequences": [s.to_dict() for s in self.sequences],
         }
 
+    def partial_notes(self) -> list[str]:
+        """One line per sequence scored on a part of its ground truth's frames."""
+        notes = {}
+        for s in self.sequences:
+            if s.partial:
+                where = "" if s.first_frame is None else \
+                    f" (frames {s.first_frame}-{s.last_frame})"
+                notes[s.name] = (f"sequence {s.name!r}: scored the {s.n_frames} frames the "
+                                 f"prediction has{where} of the ground truth's "
+                                 f"{s.gt_frames}")
+        return list(notes.values())
+
     def format_table(self) -> str:
-        """Plain-text table: one row per sequence and object, then the mean row."""
+        """Plain-text table: one row per sequence and object, then the mean row; a
+        sequence scored on a part of its frames shows ``scored/ground truth``."""
         headers = [
             "Sequence",
             "Obj",
@@ -151,8 +177,9 @@ class EvaluationReport:
         ]
         rows: list[list[str]] = []
         for s in self.sequences:
+            frames = f"{s.n_frames}/{s.gt_frames}" if s.partial else str(s.n_frames)
             rows.append(
-                [s.name, str(s.object_id), str(s.n_frames)]
+                [s.name, str(s.object_id), frames]
                 + [f"{getattr(s, k):.3f}" for k in _MEAN_FIELDS]
             )
         mean_row = [f"Mean ({len(self.sequences)})", "", ""]
@@ -182,17 +209,51 @@ def _frame_scores(
     return out
 
 
+def _frame_key(path: Path) -> int | str:
+    return int(path.stem) if path.stem.isdigit() else path.stem
+
+
+def _pair_frames(pred_files: list[Path], gt_files: list[Path], pred_d: Path, gt_d: Path,
+                 all_frames: bool) -> tuple[list[tuple[Path, Path]], list[int | None]]:
+    """(prediction, ground truth) file pairs to score, in ground-truth order, and each
+    pair's frame number (None for names without one). Files pair by name (``00042.png``
+    with ``42.png``); a prediction of a part of the clip pairs its frames only, unless
+    ``all_frames``. Folders whose names have nothing in common pair by position, when
+    they hold as many files."""
+    mismatch = ValueError(
+        f"frame count mismatch: {len(pred_files)} predicted masks in {pred_d} "
+        f"but {len(gt_files)} ground-truth masks in {gt_d}"
+        + (" (--all-frames insists on every frame)" if all_frames else ""))
+    by_key = {_frame_key(p): p for p in pred_files}
+    common = [g for g in gt_files if _frame_key(g) in by_key]
+    if not common:
+        if len(pred_files) != len(gt_files):
+            raise mismatch
+        pairs = list(zip(pred_files, gt_files, strict=True))
+    elif all_frames and (len(common) != len(gt_files) or len(by_key) != len(gt_files)):
+        raise mismatch
+    else:
+        pairs = [(by_key[_frame_key(g)], g) for g in common]
+    numbers = [k if isinstance(k := _frame_key(g), int) else None for _, g in pairs]
+    return pairs, numbers
+
+
 def evaluate_sequence(
     pred_dir: str | Path,
     gt_dir: str | Path,
     *,
     name: str | None = None,
     bound_th: float = DEFAULT_BOUND_TH,
+    all_frames: bool = False,  # a prediction of a part of the clip is an error
 ) -> list[SequenceScores]:
     """J&F of one sequence, one entry per object id of the ground truth.
 
-    Frames are paired by position in natural file-name order (see
-    :func:`list_mask_files`) and read one pair at a time, so memory use does not grow
+    Frames are paired by file name (``00042.png`` with ``00042.png`` or ``42.png``): a
+    prediction of a part of the clip (``samvideo track --start/--end``, an interrupted
+    run) is scored on the frames both folders have (:attr:`SequenceScores.n_frames` of
+    :attr:`~SequenceScores.gt_frames`), unless ``all_frames``. Folders whose file names
+    have nothing in common are paired by position in natural order (see
+    :func:`list_mask_files`). Pairs are read one at a time, so memory use does not grow
     with the sequence length. Every label ``> 0`` (except the void label 255) found in
     any ground-truth frame is an object; prediction pixels carrying that label belong
     to it. The first and last frame are read (to validate them and collect ids) but left
@@ -211,31 +272,29 @@ def evaluate_sequence(
         One :class:`SequenceScores` per ground-truth object, by increasing id.
 
     Raises:
-        ValueError: if a folder holds no PNG, the frame counts differ (both counts and
-            folders named), there are fewer than 3 frames, a frame pair differs in size
-            (both sizes named), or the ground truth holds no object.
+        ValueError: if a folder holds no PNG, the frame counts differ where they must
+            (``all_frames``, or no file name in common; both counts and folders named),
+            there are fewer than 3 frames to score, a frame pair differs in size (both
+            sizes named), or the ground truth holds no object.
     """
     pred_root, gt_root = Path(pred_dir), Path(gt_dir)
     pred_d = _png_dir(pred_root) or pred_root
     gt_d = _png_dir(gt_root) or gt_root
-    pred_files = list_mask_files(pred_d)
-    gt_files = list_mask_files(gt_d)
-    if len(pred_files) != len(gt_files):
-        raise ValueError(
-            f"frame count mismatch: {len(pred_files)} predicted masks in {pred_d} "
-            f"but {len(gt_files)} ground-truth masks in {gt_d}"
-        )
-    n = len(gt_files)
+    pairs, numbers = _pair_frames(list_mask_files(pred_d), list_mask_files(gt_d), pred_d, gt_d,
+                                  all_frames)
+    gt_count = len(list_mask_files(gt_d))
+    n = len(pairs)
     if n < 3:
         raise ValueError(
-            f"need at least 3 frames to evaluate (first and last are left out), got {n} in {gt_d}"
+            f"need at least 3 frames to evaluate (first and last are left out), got {n} "
+            f"in {gt_d}" + (f" that {pred_d} has too" if n < gt_count else "")
         )
     if name is None:
         name = _sequence_name(gt_d)
 
     gt_ids: set[int] = set()
     per_frame: list[dict[int, tuple[float, float]]] = []
-    for k, (pf, gf) in enumerate(zip(pred_files, gt_files, strict=True)):
+    for k, (pf, gf) in enumerate(pairs):
         gt = read_mask(gf)
         pred = read_mask(pf)
         if pred.shape != gt.shape:
@@ -276,13 +335,17 @@ def evaluate_sequence(
                 jf_mean=(jm + fm) / 2.0,
                 j_per_frame=j,
                 f_per_frame=f,
+                gt_frames=gt_count,
+                first_frame=numbers[0],
+                last_frame=numbers[-1],
             )
         )
     return results
 
 
 def evaluate(
-    pred_root: str | Path, gt_root: str | Path, *, bound_th: float = DEFAULT_BOUND_TH
+    pred_root: str | Path, gt_root: str | Path, *, bound_th: float = DEFAULT_BOUND_TH,
+    all_frames: bool = False,
 ) -> EvaluationReport:
     """J&F of one sequence or of a folder of sequences.
 
@@ -296,6 +359,8 @@ def evaluate(
         pred_root: predictions (folder of PNGs, or of per-sequence folders).
         gt_root: ground truth laid out the same way.
         bound_th: boundary tolerance of :func:`boundary_f`.
+        all_frames: refuse a prediction that lacks frames of the ground truth (by
+            default such a sequence is scored on the frames both have).
 
     Returns:
         An :class:`EvaluationReport` with one entry per sequence and object, sequences in
@@ -347,5 +412,6 @@ def evaluate(
 
     scores: list[SequenceScores] = []
     for seq_name, pred_d, gt_d in pairs:
-        scores.extend(evaluate_sequence(pred_d, gt_d, name=seq_name, bound_th=bound_th))
+        scores.extend(evaluate_sequence(pred_d, gt_d, name=seq_name, bound_th=bound_th,
+                                        all_frames=all_frames))
     return EvaluationReport(sequences=scores)

@@ -160,7 +160,8 @@ def load_model(
         "device": device, "precision": precision, "compile": compile, "reference": reference}
     segmenter = build_segmenter(name, checkpoint=checkpoint, **options)
     if name == "auto":
-        reason = f"checkpoint {checkpoint} holds {segmenter.name}"
+        title = families.TITLES[segmenter.family]
+        reason = f"{title} checkpoint {checkpoint} holds {segmenter.name}"
     return segmenter, reason
 
 

@@ -61,7 +61,7 @@ def identify(state: dict[str, torch.Tensor], source: str = "state dict") -> tupl
         return "mobile_sam", "mobile_sam"
     if is_sam2(state):
         return "sam2.1", infer_sam2_arch(state, source).name
-    if "image_encoder.patch_embed.proj.weight" in state and "image_encoder.pos_embed" in state:
+    if any(key.startswith("image_encoder.") for key in state):  # SAM's says what it lacks
         return "sam", infer_arch(state, source).name
     first = next(iter(state), "")
     raise ValueError(

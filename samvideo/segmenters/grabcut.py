@@ -98,6 +98,8 @@ class GrabCutConfig:
     # lost comes back when it is next to the mask (0 = off)
     regrow_above: float = 0.85  # ...where the colour posterior is at least this: colours
     # the models are unsure of stay out of reach
+    regrow_in_box: bool = True  # ...and anywhere inside the request's box (the object's
+    # extent): a part lost behind an occluder comes back where it shows again
     point_radius: float = 0.03  # a click's seed disc radius, as a fraction of the box's
     # longer side
     colour: str = "first+core"  # the colour models of later frames (COLOUR_MODES)
@@ -120,6 +122,16 @@ class GrabCutConfig:
     # guided filter of this radius in crop pixels (0 = plain bilinear)
     edge_eps: float = 0.01  # the guided filter's regulariser: luma edges (0..1) with
     # contrast well above its square root steer the boundary
+    extent_scales: tuple[float, ...] = (0.1, 0.2, 0.35, 0.55, 0.8)  # clicks without a box:
+    # squares this share of the frame's shorter side are cut in turn, to find one that
+    # holds the object (one click on DAVIS 2016's first frames: J 0.47, its box 0.77)
+    extent_max_side: int = 160  # ...each cut on a crop this small: they only find the box
+    extent_margin: float = 1.0  # ...with this much background around the square: it is
+    # loose by design, and the background model must explain what is in it
+    extent_edge: float = 0.03  # ...a cut within this share of the square's side of its
+    # edge (where the frame does not end) overflows the square...
+    extent_min_fill: float = 0.04  # ...and one under this share of its area is only the
+    # clicks (the square lies inside the object): both mean a larger square
 
     def __post_init__(self) -> None:
         if self.max_side < 16 or self.first_max_side < 16:
@@ -140,6 +152,11 @@ class GrabCutConfig:
         for name in ("margin", "band", "reach", "retry_margin", "regrow"):
             if not 0.0 <= getattr(self, name) <= 2.0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be within [0, 2]")
+        if not self.extent_scales or not all(0 < v <= 1 for v in self.extent_scales) \
+                or self.extent_max_side < 16 or not 0 <= self.extent_edge < 0.5:
+            raise ValueError(f"extent_scales={self.extent_scales!r}, extent_max_side="
+                             f"{self.extent_max_side!r}, extent_edge={self.extent_edge!r}: use "
+                             "shares in (0, 1], at least 16 pixels and an edge in [0, 0.5)")
         if not (self.tight_box == -1 or 0.0 <= self.tight_box < 0.5) or self.pin_rounds < 0:
             raise ValueError(f"tight_box={self.tight_box!r}, pin_rounds={self.pin_rounds!r}: "
                              "use tight_box in [0, 0.5) (-1 = off) and pin_rounds >= 0")
@@ -173,7 +190,7 @@ class GrabCutSegmenter:
 
     def _predict_one(self, rgb: np.ndarray, req: PromptRequest) -> Candidates:
         h, w = rgb.shape[:2]
-        box = _request_box(req, w, h)
+        box = _request_box(req, w, h) if req.box_xyxy is not None else self._extent(rgb, req)
         prior = req.prior_mask if req.prior_mask is not None and req.prior_mask.any() else None
         first = "grabcut_fgd" not in req.memory  # the object's first cut: more effort
         cfg = self.config
@@ -187,6 +204,42 @@ class GrabCutSegmenter:
             mask, conf = self._first_cut(rgb, req, box)
         score = conf * _area_agreement(mask, prior, box)
         return Candidates(mask[None], np.array([score], np.float32))
+
+    def _extent(self, rgb: np.ndarray, req: PromptRequest) -> tuple[float, float, float, float]:
+        """The box of the object a click (or clicks, without a box) is on, from
+        rectangle-mode cuts in growing squares around the clicks (``extent_scales`` of
+        the frame's shorter side, each centred on what the last one found). A square
+        inside the object cuts little more than the clicks (its surroundings have the
+        object's colours), one the object overflows cuts up to its edge, one that holds
+        it cuts it out: of the cuts around the clicks that are substantial
+        (``extent_min_fill`` of the square) and stay clear of the square's edges, the one
+        whose colours are the most clearly the object's wins (the colour confidence
+        GrabCut scores with: a cut that took background along scores lower), and its
+        box, grown by ``margin``, is the box."""
+        h, w = rgb.shape[:2]
+        fg = req.points[req.labels == 1]
+        if len(fg) == 0:
+            raise ValueError("GrabCut needs a box or at least one foreground point")
+        (x1, y1), (x2, y2) = fg.min(axis=0), fg.max(axis=0)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        found, best = _request_box(req, w, h), -1.0  # the clicks' own box: nothing found
+        for scale in self.config.extent_scales:
+            half = max(scale * min(h, w), x2 - x1, y2 - y1) / 2
+            square = clip_box((cx - half, cy - half, cx + half, cy + half), w, h)
+            mask, conf = self._segment(rgb, req, square, None, self.config.extent_margin,
+                                       self.config.extent_max_side, 2, {})
+            part = _part_at(mask, fg)
+            side = max(square[2] - square[0], square[3] - square[1])
+            if part is None or part.sum() < self.config.extent_min_fill * side * side:
+                continue  # the square lies inside the object: its surroundings look alike
+            box = mask_to_box(part)
+            if _reaches_edge(part, square, (w, h), self.config.extent_edge):
+                cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2  # grow around it
+                if best < 0:
+                    found = box
+            elif conf > best:
+                found, best = box, conf
+        return clip_box(expand_box(found, self.config.margin), w, h)
 
     def _first_cut(self, rgb: np.ndarray, req: PromptRequest, box) -> tuple[np.ndarray, float]:
         """Rectangle mode on the object's first frame. A user's box is nearly tight, so a
@@ -229,6 +282,11 @@ class GrabCutSegmenter:
             seeds = self._rect_seeds(bgr.shape[:2], box, origin, scale)
         else:
             seeds, near = self._prior_seeds(prior[y0:y1, x0:x1], bgr.shape[:2], scale)
+            if near is not None and self.config.regrow_in_box:
+                # the request's box is the object's whole extent: a part the prior lost
+                # (behind an occluder) may come back anywhere in it, not only next to it
+                near |= (seeds == cv2.GC_BGD) & box_to_mask(_to_crop(box, origin, scale),
+                                                            seeds.shape)
         if req.background is not None:
             self._background_seeds(seeds, req.background[y0:y1, x0:x1], near)
         self._click_seeds(seeds, req, box, origin, scale, near)
@@ -499,6 +557,27 @@ def _to_crop(box, origin, scale: float):
     """Frame XYXY -> crop pixels."""
     return ((box[0] - origin[0]) * scale, (box[1] - origin[1]) * scale,
             (box[2] - origin[0]) * scale, (box[3] - origin[1]) * scale)
+
+
+def _part_at(mask: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """The connected parts of an (H, W) bool mask under the (N, 2) clicks, or None."""
+    if not mask.any():
+        return None
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    h, w = mask.shape
+    hit = {int(labels[min(int(y), h - 1), min(int(x), w - 1)]) for x, y in points} - {0}
+    return np.isin(labels, list(hit)) if hit else None
+
+
+def _reaches_edge(part: np.ndarray, square, size: tuple[int, int], edge: float) -> bool:
+    """Whether ``part`` comes within ``edge`` of the square's side of one of its edges
+    that is not the frame's (the object goes on past it)."""
+    x1, y1, x2, y2 = square
+    w, h = size
+    pad = max(edge * max(x2 - x1, y2 - y1), 1.0)
+    bx1, by1, bx2, by2 = mask_to_box(part)
+    return ((x1 > 0 and bx1 <= x1 + pad) or (y1 > 0 and by1 <= y1 + pad)
+            or (x2 < w and bx2 >= x2 - pad) or (y2 < h and by2 >= y2 - pad))
 
 
 def _request_box(req: PromptRequest, w: int, h: int) -> tuple[float, float, float, float]:

@@ -82,7 +82,7 @@ from samvideo.tracker.state import (
 )
 
 #: ``state_dict()["format"]``; bumped when the layout changes.
-STATE_FORMAT = "samvideo.tracker/2"
+STATE_FORMAT = "samvideo.tracker/3"
 
 
 @dataclass
@@ -106,6 +106,8 @@ class _Plan:
     prior: np.ndarray | None  # the previous mask moved onto this frame, or a found blob
     flow: FlowWarp | None = None  # the optical flow that moved the prior
     background: np.ndarray | None = None  # the prior's part that moves with the background
+    scale: float | None = None  # how much the prior's pixels spread out (flow)
+    expected: Box | None = None  # where the mask should be (the prior's box): the jump test
 
 
 class Tracker:
@@ -123,6 +125,7 @@ class Tracker:
         self._pending: dict[int, list[ObjectPrompt]] = {}
         self._next_index = 0
         self._prev_gray: np.ndarray | None = None
+        self._prev_rgb: np.ndarray | None = None  # the previous frame (match_shift)
         self.frame_size: tuple[int, int] | None = None
         # the still-background cue only for backends that read it (SAM's ignore it)
         self._reads_background = getattr(segmenter, "reads_background", True)
@@ -183,6 +186,7 @@ class Tracker:
         gray = to_gray(rgb) if self.config.uses_flow else None
         results = self._track_frame(rgb, gray, embedding, prompts, index, t)
         self._prev_gray = gray
+        self._prev_rgb = rgb if gray is not None else None
         return FrameResult(index, t, results, rgb)
 
     def predict_only(self, rgb: np.ndarray, *, frame_index: int, time_s: float) -> FrameResult:
@@ -201,6 +205,7 @@ class Tracker:
             )
         self._next_index = frame_index + 1
         self._prev_gray = to_gray(rgb) if self.config.uses_flow else None
+        self._prev_rgb = rgb if self.config.uses_flow else None
         return FrameResult(frame_index, time_s, out, rgb)
 
     # -- one frame ----------------------------------------------------------------------
@@ -263,22 +268,43 @@ class Tracker:
             return _Plan(predicted, clip_box(expand_box(mask_to_box(blob), 0.1), w, h), blob)
         prior, flow = None, None
         if self.config.use_prior and o.last_mask is not None and o.last_box is not None:
-            prior, flow = self._moved_prior(o, gray, predicted)
+            prior, flow = self._moved_prior(o, rgb, gray, predicted)
         pbox = mask_to_box(prior) if prior is not None else None
-        box = predicted if pbox is None or self.config.motion == "none" else pbox
-        still = None
+        box = expected = predicted if pbox is None or self.config.motion == "none" else pbox
+        if flow is not None and pbox is not None and o.extent is not None:
+            box = self._with_extent(o, prior, pbox, flow, shape)
+        still, scale = None, None
         if flow is not None and self.config.still is not None and self._reads_background:
             still = flow.still_part(o.last_mask, self.config.still)
-        return _Plan(predicted, box, prior, flow, still)
+        if flow is not None and self.config.flow_scale:
+            scale = flow.growth(prior)
+        return _Plan(predicted, box, prior, flow, still, scale, expected)
 
-    def _moved_prior(self, o: TrackedObject, gray, predicted: Box):
+    def _with_extent(self, o: TrackedObject, prior: np.ndarray, pbox: Box, flow: FlowWarp,
+                     shape) -> Box:
+        """The prompt box: the moved prior's box, grown to the object's whole extent as
+        last known (moved by the prior's flow) when the two agree on where the object
+        is, so that parts the last mask lost behind an occluder are asked for again."""
+        shift = flow.displacement(prior)
+        if shift is None:
+            return pbox
+        e = o.extent
+        moved = (e[0] + shift[0], e[1] + shift[1], e[2] + shift[0], e[3] + shift[1])
+        if box_iou(moved, pbox) < self.config.min_box_iou:
+            return pbox
+        union = (min(moved[0], pbox[0]), min(moved[1], pbox[1]), max(moved[2], pbox[2]),
+                 max(moved[3], pbox[3]))
+        return clip_box(union, shape[1], shape[0])
+
+    def _moved_prior(self, o: TrackedObject, rgb: np.ndarray, gray, predicted: Box):
         """The previous mask moved onto this frame, and the flow that moved it (or None):
         by optical flow when on (and the previous frame is known), else by the Kalman
         box, or unmoved without motion."""
         if self.config.motion == "none":
             return o.last_mask, None
         if self.config.uses_flow and self._prev_gray is not None and gray is not None:
-            moved = flow_warp(self._prev_gray, gray, o.last_mask, self.config.flow)
+            moved = flow_warp(self._prev_gray, gray, o.last_mask, self.config.flow,
+                              prev_rgb=self._prev_rgb, rgb=rgb)
             if moved is not None and moved.mask.any():
                 return moved.mask, moved
         return warp_mask(o.last_mask, o.last_box, predicted), None
@@ -340,14 +366,15 @@ class Tracker:
         return {} if obj is None or p.box is not None else obj.memory
 
     def _start(self, p: ObjectPrompt, cand: Candidates, memory: dict) -> _Choice:
-        """A user prompt: (re)start the object from the best candidate."""
-        box = p.points_box()
+        """A user prompt: (re)start the object from the best candidate (clicks without a
+        box: the candidate's box stands for the box the user did not draw)."""
+        k = int(np.argmax(cand.scores))
+        box = p.box if p.box is not None else (mask_to_box(cand.masks[k]) or p.points_box())
         rel, labels = _relative_points(p, box)
         self._objects[p.object_id] = TrackedObject(
             p.object_id, make_motion_model(self.config.motion, box, self.config.kalman), rel,
             labels, memory=memory
         )
-        k = int(np.argmax(cand.scores))
         mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.1))
         return _Choice(mask, float(cand.scores[k]), _logit(cand, k), "prompted")
 
@@ -365,7 +392,7 @@ class Tracker:
     def _judge(self, o: TrackedObject, rgb: np.ndarray, c: _Choice, plan: _Plan) -> _Choice:
         """Fill in the choice's appearance similarity and whether it jumps."""
         c.appearance = self._appearance(o, rgb, c.mask)
-        c.jump = self._is_jump(o, c.mask, plan.box)
+        c.jump = self._is_jump(o, c.mask, plan)
         return c
 
     def _appearance(self, o: TrackedObject, rgb: np.ndarray, mask: np.ndarray) -> float:
@@ -375,13 +402,21 @@ class Tracker:
         return max(histogram_similarity(hist, o.hist_first),
                    histogram_similarity(hist, o.hist_recent))
 
-    def _is_jump(self, o: TrackedObject, mask: np.ndarray, expected: Box) -> bool:
+    def _is_jump(self, o: TrackedObject, mask: np.ndarray, plan: _Plan) -> bool:
+        """A mask far bigger than the object's known size (unless the object's pixels
+        show it growing: a zoom, not a leak), or away from where it was expected."""
         area = float(mask.sum())
         if area == 0:
             return True
-        if o.good_area > 0 and area / o.good_area > self.config.max_area_change:
+        if (o.good_area > 0 and area / o.good_area > self.config.max_area_change
+                and not self._growing(plan)):
             return True
-        return box_iou(mask_to_box(mask), expected) < self.config.min_box_iou
+        return box_iou(mask_to_box(mask), plan.expected or plan.box) < self.config.min_box_iou
+
+    def _growing(self, plan: _Plan) -> bool:
+        """Whether the flow of the object's pixels shows it growing (a zoom, an object
+        coming closer), which a mask that leaks into the background does not show."""
+        return plan.scale is not None and plan.scale > 1 + self.config.growth_above
 
     def _hopeless(self, c: _Choice) -> bool:
         cfg = self.config
@@ -457,6 +492,7 @@ class Tracker:
             return self._mark_lost(o, o.motion.box, c.score, index, t)
         o.motion.reset(box)
         o.full_box = box
+        o.extent = box if self.config.extent else None
         o.good_area, o.good_size = float(c.mask.sum()), (box[2] - box[0], box[3] - box[1])
         o.hist_first = o.hist_recent = colour_histogram(rgb, c.mask)
         ring = _ring(c.mask, box, rgb.shape[:2])
@@ -477,9 +513,13 @@ class Tracker:
         area = float(c.mask.sum())
         ratio = area / o.good_area if o.good_area > 0 else 1.0
         steady = 1 / cfg.measure_area_change <= ratio <= cfg.measure_area_change
+        steady = steady or (ratio > 1 and self._growing(plan))
         if c.state != "predicted" and ratio >= cfg.measure_min_area:
             o.full_box = self._full_box(o, c.mask, box, steady, plan)
             o.motion.update(o.full_box)
+        if cfg.extent and c.state != "predicted":
+            carried = o.extent is not None and plan.flow is not None  # else: re-acquired
+            o.extent = _follow(plan.box if carried else box, box, cfg.extent_shrink)
         if teach and steady:
             r = cfg.appearance_rate
             o.good_area = 0.8 * o.good_area + 0.2 * area
@@ -537,6 +577,7 @@ class Tracker:
             "next_index": self._next_index,
             "frame_size": None if self.frame_size is None else list(self.frame_size),
             "prev_gray": copy_tree(self._prev_gray),
+            "prev_rgb": copy_tree(self._prev_rgb),
             "pending": [prompt_to_json(p) for i in sorted(self._pending)
                         for p in self._pending[i]],
             "objects": [object_dict(o) for o in self._ordered()],
@@ -560,6 +601,7 @@ class Tracker:
         size = state["frame_size"]
         self.frame_size = None if size is None else (int(size[0]), int(size[1]))
         self._prev_gray = copy_tree(state["prev_gray"])
+        self._prev_rgb = copy_tree(state["prev_rgb"])
         self._pending = {}
         self.add_prompts([prompt_from_json(d, "saved prompt") for d in state["pending"]])
         self._objects = {int(d["object_id"]): object_from_dict(d) for d in state["objects"]}
@@ -601,6 +643,16 @@ def _project_points(rel: np.ndarray, labels: np.ndarray, box: Box, w: int, h: in
     pts = np.column_stack([x1 + rel[:, 0] * (x2 - x1), y1 + rel[:, 1] * (y2 - y1)])
     inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
     return pts[inside].astype(np.float32).reshape(-1, 2), labels[inside].astype(np.int32)
+
+
+def _follow(extent: Box, box: Box, shrink: float) -> Box:
+    """An object's extent after a mask with ``box``: each edge the mask reaches past is
+    taken at once; the others move towards the mask's by ``shrink`` of the gap (a part
+    gone behind something is kept a while, a part really gone is let go)."""
+    return (min(box[0], extent[0] + shrink * (box[0] - extent[0])),
+            min(box[1], extent[1] + shrink * (box[1] - extent[1])),
+            max(box[2], extent[2] + shrink * (box[2] - extent[2])),
+            max(box[3], extent[3] + shrink * (box[3] - extent[3])))
 
 
 def _mask_centre(mask: np.ndarray) -> np.ndarray:

@@ -28,6 +28,17 @@ class TrackerConfig:
     #: which colour alone keeps for good); the segmenter is told so. Needs ``flow``.
     #: None: off
     still: StillConfig | None = field(default_factory=StillConfig)
+    #: while the flow of the object's pixels shows it growing by more than this per frame
+    #: (a zoom, an object coming closer), a mask beyond ``max_area_change`` of the known
+    #: size is growth, not a leak, and teaches the size model; a leak does not move the
+    #: object's pixels apart
+    growth_above: float = 0.01
+    flow_scale: bool = True
+    #: ask for the object's whole extent as last known (the prompt box grows to it), so
+    #: that a part the mask lost behind an occluder is asked for again; the extent lets
+    #: a part go at ``extent_shrink`` of the gap per frame
+    extent: bool = True
+    extent_shrink: float = 0.2
     #: re-prompt with the user's clicks when the mask is doubtful (``--no-reprompt``)
     reprompt: bool = True
     #: a chosen mask scoring below this is doubtful: ask again with box + clicks (SAM's
@@ -94,6 +105,7 @@ class TrackerConfig:
         if self.motion not in ("kalman", "none"):
             raise ValueError(f"motion={self.motion!r}: choose 'kalman' or 'none'")
         for name in ("reprompt_below", "lost_below", "reacquire_above", "score_weight",
+                     "extent_shrink", "growth_above",
                      "flow_box_gain", "measure_min_area",
                      "min_appearance", "appearance_rate", "reacquire_appearance",
                      "reacquire_min_area", "blob_threshold"):

@@ -39,6 +39,9 @@ class TrackedObject:
     #: the whole object's box as last measured (XYXY); while the mask is partial it is
     #: moved by the object's optical flow, so the motion model sees the true motion
     full_box: Box | None = None
+    #: the object's whole extent (XYXY) the prompt box grows to: the mask's box, edges
+    #: kept a while where the mask lost a part (:attr:`TrackerConfig.extent`)
+    extent: Box | None = None
     memory: dict = field(default_factory=dict)
 
     @property
@@ -74,6 +77,7 @@ def object_dict(o: TrackedObject) -> dict:
     d.update(object_id=o.object_id, motion=copy_tree(o.motion.state_dict()),
              last_box=None if o.last_box is None else [float(v) for v in o.last_box],
              full_box=None if o.full_box is None else [float(v) for v in o.full_box],
+             extent=None if o.extent is None else [float(v) for v in o.extent],
              good_area=float(o.good_area), good_size=[float(v) for v in o.good_size],
              weak_run=o.weak_run, lost_for=o.lost_for, memory=copy_tree(o.memory))
     return d
@@ -87,6 +91,7 @@ def object_from_dict(d: dict) -> TrackedObject:
         setattr(o, name, copy_tree(d[name]))
     o.last_box = None if box is None else tuple(float(v) for v in box)
     o.full_box = None if d["full_box"] is None else tuple(float(v) for v in d["full_box"])
+    o.extent = None if d["extent"] is None else tuple(float(v) for v in d["extent"])
     o.good_area = float(d["good_area"])
     o.good_size = (float(d["good_size"][0]), float(d["good_size"][1]))
     o.weak_run, o.lost_for = int(d["weak_run"]), int(d["lost_for"])

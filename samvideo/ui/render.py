@@ -40,6 +40,17 @@ def mask_layer_png(result: FrameResult, size: tuple[int, int], *, alpha: int = 1
     return buf.tobytes()
 
 
+def labels_png(labels: np.ndarray) -> bytes:
+    """PNG of an (H, W) uint8 label map as grey levels (value = object id, 0 =
+    background): the page reads the ids back from its pixels and colours them itself
+    (each object shown or hidden, at the opacity the user chose)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, dtype=np.uint8),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError(f"PNG encoding failed for a label map of shape {labels.shape}")
+    return buf.tobytes()
+
+
 def colour_hex(object_id: int) -> str:
     r, g, b = object_colour(object_id)
     return f"#{r:02x}{g:02x}{b:02x}"

@@ -5,16 +5,22 @@ input, 403 outside the root, 404 missing, 409 busy, 413 upload too large):
 
 =========================================  ======  ======================================
 ``/``                                      GET     the page (``static/index.html``)
-``/api/status``                            GET     root, model, limits, video, job
+``/api/status``                            GET     root, model, limits, the open video,
+                                                   the page's state and runs of it, job
 ``/api/files?dir=REL``                     GET     sub-folders and videos under the root
 ``/api/open``                              POST    ``{"path": REL}``: open a video
 ``/api/upload?name=NAME``                  POST    raw body: upload a video and open it
 ``/api/video/{id}/frame/{i}.jpg``          GET     source frame ``i`` (JPEG)
+``/api/video/{id}/page``                   POST    keep the page's prompts, ids, names
+``/api/prompts/read``                      POST    ``{"text": ...}``: a prompts file, checked
 ``/api/preview``                           POST    ``{"frame": i, "objects": [...]}``
-``/api/track``                             POST    ``{"objects": [...]}`` (prompts file)
+``/api/track``                             POST    ``{"objects": [...], "direction",
+                                                   "first", "last"}`` (prompts file)
 ``/api/job``                               GET     progress of the current run
 ``/api/job/stop``                          POST    stop it after the current frame
 ``/api/job/latest.jpg``                    GET     overlay of the last tracked frame
+``/api/run/{id}/tracks``                   GET     every tracked frame's objects
+``/api/run/{id}/labels/{i}.png``           GET     a finished run's label map (grey = id)
 ``/api/run/{id}/frame/{i}.jpg``            GET     a finished run's overlay frame
 ``/api/run/{id}/download/{kind}``          GET     overlay, masks (zip), coco, npz, ...
 =========================================  ======  ======================================
@@ -219,11 +225,15 @@ def create_app(state: UiState, *,
         Route("/api/open", api.open, methods=["POST"]),
         Route("/api/upload", api.upload, methods=["POST"]),
         Route("/api/video/{video_id:int}/frame/{index:int}.jpg", api.frame),
+        Route("/api/video/{video_id:int}/page", api.page, methods=["POST"]),
+        Route("/api/prompts/read", api.read_prompts, methods=["POST"]),
         Route("/api/preview", api.preview, methods=["POST"]),
         Route("/api/track", api.track, methods=["POST"]),
         Route("/api/job", api.job),
         Route("/api/job/stop", api.stop, methods=["POST"]),
         Route("/api/job/latest.jpg", api.latest),
+        Route("/api/run/{run_id:int}/tracks", api.tracks),
+        Route("/api/run/{run_id:int}/labels/{index:int}.png", api.labels),
         Route("/api/run/{run_id:int}/frame/{index:int}.jpg", api.run_frame),
         Route("/api/run/{run_id:int}/download/{kind:str}", api.download),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -246,7 +256,7 @@ def create_app(state: UiState, *,
 
 def _handler(status: int):
     async def handle(request: Request, exc: Exception) -> Response:
-        return _plain(status, str(exc).strip("'\""))
+        return _plain(status, str(exc))
 
     return handle
 
@@ -287,18 +297,15 @@ class _Api:
 
     async def status(self, request: Request) -> Response:
         state = self.state
-        video = state.video
-        job = state.job
         return JSONResponse({
             "version": __version__,
             "root": str(self.root),
             "model": getattr(state.segmenter, "name", type(state.segmenter).__name__),
             "max_upload_mb": round(state.config.max_upload_bytes / 1024 / 1024, 1),
             "exports": list(state.config.exports),
-            "video": None if video is None else video.to_json(),
-            "job": None if job is None else job.record.to_json(),
             "colours": [colour_hex(i) for i in range(256)],
-        })
+            **state.status(),
+        }, headers={"Cache-Control": "no-store"})
 
     async def files(self, request: Request) -> Response:
         here, entries = await run_in_threadpool(
@@ -327,9 +334,9 @@ class _Api:
         folder = self.state.config.workdir / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{next(self._uploads):03d}-{name}"
-        await _receive_file(request, target, limit)
+        await _receive_file(request, target, limit, name)
         try:
-            video = await run_in_threadpool(self.state.open, target, f"upload: {name}")
+            video = await run_in_threadpool(self.state.open, target, f"upload: {name}", name)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
@@ -341,18 +348,40 @@ class _Api:
         return Response(data, media_type="image/jpeg",
                         headers={"Cache-Control": "private, max-age=3600"})
 
+    async def page(self, request: Request) -> Response:
+        body = await _json_body(request)
+        page = self.state.save_page(request.path_params["video_id"], body)
+        return JSONResponse(page)
+
+    async def read_prompts(self, request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(await run_in_threadpool(self.state.read_prompts, body.get("text")))
+
     async def preview(self, request: Request) -> Response:
         body = await _json_body(request)
         frame = _int(body.get("frame"), "frame")
         out = await run_in_threadpool(self.state.preview, frame, body.get("objects", []))
-        png = out.pop("mask_png")
-        out["mask"] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        for key, name in (("mask_png", "mask"), ("labels_png", "labels")):
+            png = out.pop(key)
+            out[name] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         return JSONResponse(out)
 
     async def track(self, request: Request) -> Response:
         body = await _json_body(request)
-        record = await run_in_threadpool(self.state.start, body.get("objects"))
+        record = await run_in_threadpool(
+            lambda: self.state.start(body.get("objects"),
+                                     direction=body.get("direction", "forward"),
+                                     first=body.get("first"), last=body.get("last")))
         return JSONResponse(record.to_json(), status_code=202)
+
+    async def tracks(self, request: Request) -> Response:
+        return JSONResponse(self.state.tracks(request.path_params["run_id"]))
+
+    async def labels(self, request: Request) -> Response:
+        data = await run_in_threadpool(self.state.labels, request.path_params["run_id"],
+                                       request.path_params["index"])
+        return Response(data, media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=3600"})
 
     async def job(self, request: Request) -> Response:
         job = self.state.job
@@ -387,8 +416,9 @@ def _too_large(size: int, limit: int) -> str:
             f"{limit / 1024 / 1024:.0f} MB (--max-upload-mb)")
 
 
-async def _receive_file(request: Request, target: Path, limit: int) -> None:
-    """Stream the request body into ``target``; UploadTooLarge past ``limit`` bytes."""
+async def _receive_file(request: Request, target: Path, limit: int, name: str) -> None:
+    """Stream the request body into ``target``; UploadTooLarge past ``limit`` bytes
+    (messages name the file as the user does: ``name``)."""
     part = target.with_name(f".{target.name}.part")
     size = 0
     try:
@@ -399,7 +429,7 @@ async def _receive_file(request: Request, target: Path, limit: int) -> None:
                     raise UploadTooLarge(_too_large(size, limit))
                 fh.write(chunk)
         if size == 0:
-            raise ValueError(f"upload {target.name!r} is empty")
+            raise ValueError(f"{name} is empty (0 bytes): choose the video file itself")
         part.replace(target)
     finally:
         part.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""What the browser UI works on: the open video, previews, and tracking jobs.
+"""What the browser UI works on: the open video, what the page holds for it, previews,
+and tracking jobs.
 
 Everything goes through the library's own path, the one frame loop
 (:func:`samvideo.loop.frame_loop`): a preview is that loop over the chosen frame alone
@@ -8,19 +9,19 @@ a tracking job is a :class:`samvideo.run.Run` with the prompts written as a
 --prompts`` with the same file. The page's frames come from a
 :class:`~samvideo.video.frames.FrameStore`, which follows the reader's rules: frame
 ``i`` on the page is frame ``i`` the tracker sees.
+
+The page's state belongs to the source it is about: its prompts, names and objects
+(:meth:`UiState.save_page`) and its runs are kept per source, so a reload, or opening
+the same file again, brings them back, and another video never shows them.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import io
 import json
 import shutil
 import threading
 import time
-import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,14 @@ import numpy as np
 from PIL import Image
 
 from samvideo.annotate import MaskAnnotator
+from samvideo.directions import check_direction
 from samvideo.loop import EveryFrame, PromptFeed, frame_loop
 from samvideo.prompts import (
     ObjectPrompt,
+    check_name,
     check_prompts,
     load_prompts_file,
+    name_objects,
     prompt_from_json,
     prompts_to_json,
 )
@@ -41,22 +45,14 @@ from samvideo.results import FrameResult, ObjectResult
 from samvideo.run import FileOptions, Run
 from samvideo.segmenters.base import Segmenter
 from samvideo.tracker import Tracker, TrackerConfig
-from samvideo.ui.render import jpeg, mask_layer_png
+from samvideo.ui.errors import about_file
+from samvideo.ui.render import jpeg, labels_png, mask_layer_png
+from samvideo.ui.runs import DOWNLOADS, UI_EXPORTS, RunRecord, TrackJob, zip_folder
 from samvideo.video import Frame
 from samvideo.video.frames import FrameStore
 
-#: What a run writes; ``davis`` and ``jsonl`` are always added (the review reads them).
-UI_EXPORTS = ("video", "davis", "jsonl", "coco", "npz")
-#: Download name → file in the run's output folder (``masks`` is zipped on request).
-DOWNLOADS = {
-    "overlay": "overlay.mp4",
-    "masks": "masks",
-    "coco": "masks.coco.json",
-    "npz": "masks.npz",
-    "jsonl": "tracks.jsonl",
-    "run": "run.json",
-    "prompts": "../prompts.json",
-}
+__all__ = ["DOWNLOADS", "UI_EXPORTS", "Busy", "NotFound", "UiConfig", "UiState", "Video",
+           "prompts_from_json"]
 
 
 class NotFound(LookupError):
@@ -79,6 +75,8 @@ class UiConfig:
         tracker: the tracking policy, as ``samvideo track`` builds it by default.
         annotator: how overlays are drawn.
         batch: frames per encoder call.
+        warning: what the page warns of from the start (``--model auto`` fell back to
+            GrabCut: no SAM checkpoint), or None.
     """
 
     root: Path
@@ -88,6 +86,7 @@ class UiConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     annotator: MaskAnnotator = field(default_factory=MaskAnnotator)
     batch: int = 1
+    warning: str | None = None
 
 
 @dataclass
@@ -106,7 +105,7 @@ class Video:
             "id": self.video_id, "name": self.name, "label": self.label,
             "width": info.width, "height": info.height, "frames": self.store.count,
             "fps": float(info.rate), "rate": str(info.rate), "duration_s": info.duration_s,
-            "codec": info.codec,
+            "codec": info.codec, "missing": sorted(self.store.missing),
         }
 
 
@@ -120,118 +119,29 @@ def prompts_from_json(objects: Any, *, frame: int | None = None) -> list[ObjectP
         if frame is not None and isinstance(obj, dict):
             obj = {**obj, "frame": frame}
         out.append(prompt_from_json(obj, f"objects[{i}]"))
-    return out
+    return name_objects(out, "objects")
 
 
-class RunRecord:
-    """One tracking run: progress, per-frame boxes and states, the latest result."""
-
-    def __init__(self, run_id: int, video: Video, folder: Path,
-                 prompts: Sequence[ObjectPrompt]) -> None:
-        self.run_id = run_id
-        self.video = video
-        self.folder = folder
-        self.output = folder / "out"
-        self.prompts = list(prompts)
-        self.total = video.store.count
-        self.state = "starting"  # running / stopping / complete / interrupted / failed
-        self.error: str | None = None
-        self.frames_done = 0
-        self.started = time.monotonic()
-        self.finished: float | None = None
-        self.latest: FrameResult | None = None
-        #: per source frame: (object_id, box, score, state) of each object
-        self.objects: dict[int, list[tuple[int, Any, float, str]]] = {}
-        self._window: collections.deque = collections.deque(maxlen=30)
-
-    def add(self, result: FrameResult) -> None:
-        self.objects[result.frame_index] = [
-            (o.object_id, o.box_xyxy, o.score, o.state) for o in result.objects
-        ]
-        self.latest = result
-        self.frames_done += 1
-        self._window.append((time.monotonic(), self.frames_done))
-        if self.state == "starting":
-            self.state = "running"
-
-    def rate(self) -> float | None:
-        if len(self._window) < 2:
-            return None
-        (t0, n0), (t1, n1) = self._window[0], self._window[-1]
-        return (n1 - n0) / (t1 - t0) if t1 > t0 else None
-
-    @property
-    def done(self) -> bool:
-        return self.state in ("complete", "interrupted", "failed")
-
-    def to_json(self) -> dict:
-        rate = self.rate()
-        left = max(self.total - self.frames_done, 0)
-        end = self.finished if self.finished is not None else time.monotonic()
-        percent = 100.0 if self.state == "complete" else 100.0 * self.frames_done / self.total
-        return {
-            "run_id": self.run_id, "video_id": self.video.video_id, "state": self.state,
-            "frames_done": self.frames_done, "total": self.total,
-            "percent": round(min(percent, 100.0), 1),
-            "rate_fps": None if rate is None else round(rate, 2),
-            "eta_s": None if rate in (None, 0) or self.done else round(left / rate, 1),
-            "elapsed_s": round(end - self.started, 2),
-            "latest_frame": None if self.latest is None else self.latest.frame_index,
-            "error": self.error,
-            "prompts": prompts_to_json(self.prompts)["objects"],
-            "downloads": self._downloads() if self.done else {},
-        }
-
-    def _downloads(self) -> dict[str, str]:
-        out = {}
-        for kind, name in DOWNLOADS.items():
-            if (self.output / name).exists():
-                out[kind] = f"/api/run/{self.run_id}/download/{kind}"
-        return out
-
-
-class TrackJob:
-    """A :class:`~samvideo.run.Run` iterated in a background thread, stoppable at any
-    frame through its :class:`~samvideo.stop.Stop`."""
-
-    def __init__(self, record: RunRecord, tracking: Run) -> None:
-        self.record = record
-        self._run = tracking
-        self._thread = threading.Thread(target=self._work, name="samvideo-ui-job", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ask the job to stop after the current frame (outputs are closed, readable,
-        and ``run.json`` says ``interrupted``)."""
-        if not self.record.done:
-            self.record.state = "stopping"
-        self._run.stop.set("stopped from the page")
-
-    def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _work(self) -> None:
-        record = self.record
-        try:
-            with self._run:
-                for result in self._run:
-                    record.add(result)  # written by the sinks already
-            record.state = self._run.summary.status
-        except BaseException as exc:  # reported to the page
-            record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            record.finished = time.monotonic()
+def _page_json(body: Any) -> dict:
+    """What the page keeps for a video (its prompts, object ids and names), checked; the
+    prompts carry the names."""
+    if not isinstance(body, dict):
+        raise ValueError("the page state must be a JSON object")
+    prompts = prompts_from_json(body.get("objects", []))
+    ids = body.get("ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, int) and 1 <= i <= 255 for i in ids):
+        raise ValueError(f"ids = {ids!r}: must be a list of object ids 1..255")
+    names = body.get("names", {})
+    if not isinstance(names, dict):
+        raise ValueError(f"names = {names!r}: must map object ids to names")
+    names = {str(int(k)): check_name(v, f"names[{k}]") for k, v in names.items() if v}
+    named = [dataclasses.replace(p, name=names.get(str(p.object_id), p.name)) for p in prompts]
+    return {"objects": prompts_to_json(named)["objects"], "ids": ids, "names": names}
 
 
 class UiState:
-    """The server's state: one open video, its runs, at most one running job."""
+    """The server's state: one open video, the page's state and runs of each source
+    opened, at most one running job."""
 
     def __init__(self, config: UiConfig, segmenter: Segmenter) -> None:
         self.config = config
@@ -239,6 +149,7 @@ class UiState:
         self.video: Video | None = None
         self.runs: dict[int, RunRecord] = {}
         self.job: TrackJob | None = None
+        self._pages: dict[Path, dict] = {}  # per source: what the page holds
         self._lock = threading.RLock()
         self._preview_lock = threading.Lock()
         self._next_video = 1
@@ -249,17 +160,22 @@ class UiState:
 
     # -- the video ---------------------------------------------------------------------
 
-    def open(self, source: Path, label: str) -> Video:
-        """Open a source (already checked to be allowed); ValueError when unreadable."""
+    def open(self, source: Path, label: str, name: str | None = None) -> Video:
+        """Open a source (already checked to be allowed); ValueError saying what is
+        wrong with it, in terms of ``name`` (what the user calls it: the file's name)."""
+        name = name or source.name
         with self._lock:
             self.check_idle("open another video")
-            store = FrameStore(source)
+            try:
+                store = FrameStore(source)
+            except (ValueError, RuntimeError) as exc:
+                raise ValueError(about_file(exc, source, name)) from None
             if store.count == 0:
                 store.close()
-                raise ValueError(f"source {label!r} has no frames")
+                raise ValueError(f"{name} has no frames")
             if self.video is not None:
                 self.video.store.close()
-            self.video = Video(self._next_video, source.name, source, label, store)
+            self.video = Video(self._next_video, name, source, label, store)
             self._next_video += 1
             self._embedding = None
             return self.video
@@ -282,12 +198,54 @@ class UiState:
         except IndexError as exc:
             raise NotFound(str(exc)) from None
 
+    # -- what the page holds -------------------------------------------------------------
+
+    def save_page(self, video_id: int, body: Any) -> dict:
+        """Keep the page's prompts, object ids and names for the open video's source."""
+        video = self.require_video(video_id)
+        page = _page_json(body)
+        self._pages[video.source] = page
+        return page
+
+    def status(self) -> dict:
+        """The open video, what the page holds for it and its runs (newest last); the
+        job only when it tracks this video."""
+        video, job = self.video, self.job
+        runs = [] if video is None else [r.to_json() for r in self.runs.values()
+                                         if r.source == video.source]
+        mine = job is not None and video is not None and job.record.source == video.source
+        return {
+            "video": None if video is None else video.to_json(),
+            "page": None if video is None else self._pages.get(video.source),
+            "runs": runs,
+            "job": job.record.to_json() if mine else None,
+            "busy": job is not None and job.alive,
+            "warning": self.config.warning,
+        }
+
+    def read_prompts(self, text: Any) -> dict:
+        """A prompts file's content (text), checked as ``--prompts`` checks it and
+        against the open video: its objects in the page's form."""
+        video = self.require_video()
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the prompts file is empty")
+        tmp = self.config.workdir / "import.json"
+        tmp.write_text(text, encoding="utf-8")
+        try:
+            prompts = load_prompts_file(tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+        info = dataclasses.replace(video.store.info, frame_count=video.store.count)
+        prompts, notes = check_prompts(prompts, info)
+        return {"objects": prompts_to_json(prompts)["objects"], "notes": notes}
+
     # -- preview -----------------------------------------------------------------------
 
     def preview(self, frame: int, objects: Any) -> dict:
         """Segment the prompted objects on one frame, as the tracker does on a prompt.
 
-        Returns per-object box, score and area, and ``mask_png`` (RGBA layer bytes).
+        Returns per-object box, score and area, ``mask_png`` (RGBA layer bytes) and
+        ``labels_png`` (the label map: the page colours it itself).
         """
         video = self.require_video()
         rgb = self._frame(video, frame)
@@ -307,6 +265,7 @@ class UiState:
             "ms": round(ms, 1),
             "objects": [_object_json(o) for o in result.objects],
             "mask_png": mask_layer_png(result, rgb.shape[:2]),
+            "labels_png": labels_png(result.label_map()),
         }
 
     def _embed(self, video: Video, frame: Frame) -> Any:
@@ -320,32 +279,56 @@ class UiState:
 
     # -- tracking ----------------------------------------------------------------------
 
-    def start(self, objects: Any) -> RunRecord:
-        """Start tracking with the page's prompts (the prompts-file ``objects`` list)."""
+    def start(self, objects: Any, *, direction: Any = "forward", first: Any = None,
+              last: Any = None) -> RunRecord:
+        """Start tracking with the page's prompts (the prompts-file ``objects`` list) over
+        frames ``first..last`` (inclusive; None: the whole clip) in ``direction``. Bad
+        input is refused before anything is written."""
         with self._lock:
             self.check_idle("start another run")
             video = self.require_video()
+            span = _span(first, last, video.store.count)
+            direction = check_direction(direction)
+            prompts = prompts_from_json(objects)
+            info = dataclasses.replace(video.store.info, frame_count=video.store.count)
+            prompts, _ = check_prompts(prompts, info)
+            outside = [p for p in prompts if not span[0] <= p.frame_index <= span[1]]
+            if outside:
+                p = outside[0]
+                raise ValueError(f"object {p.object_id}'s prompt on frame {p.frame_index} lies "
+                                 f"outside the frames to track ({span[0]}-{span[1]})")
             folder = self.config.workdir / "runs" / f"{self._next_run:03d}"
             folder.mkdir(parents=True, exist_ok=True)
-            prompts_file = folder / "prompts.json"
-            prompts_file.write_text(json.dumps({"objects": objects}, indent=1) + "\n",
-                                    encoding="utf-8")
-            prompts = load_prompts_file(prompts_file)
-            info = dataclasses.replace(video.store.info, frame_count=video.store.count)
-            check_prompts(prompts, info)
-            record = RunRecord(self._next_run, video, folder, prompts)
+            try:
+                record, tracking = self._make_run(video, folder, prompts, span, direction)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)  # nothing half made stays
+                raise
             self._next_run += 1
-            exports = tuple(dict.fromkeys((*self.config.exports, "davis", "jsonl")))
-            options = FileOptions(
-                output=record.output, exports=exports, batch=self.config.batch,
-                annotator=self.config.annotator, tracker=self.config.tracker,
-                inputs={"ui": True, "source": video.label, "prompts_file": str(prompts_file),
-                        "prompts": prompts_to_json(prompts)["objects"]},
-            )
-            self.job = TrackJob(record, Run(video.source, prompts, self.segmenter, options))
+            self.job = TrackJob(record, tracking)
             self.runs[record.run_id] = record
             self.job.start()
             return record
+
+    def _make_run(self, video: Video, folder: Path, prompts: list[ObjectPrompt],
+                  span: tuple[int, int], direction: str) -> tuple[RunRecord, Run]:
+        prompts_file = folder / "prompts.json"
+        prompts_file.write_text(json.dumps(prompts_to_json(prompts), indent=1) + "\n",
+                                encoding="utf-8")
+        prompts = load_prompts_file(prompts_file)  # exactly what --prompts reads
+        record = RunRecord(self._next_run, video.video_id, video.source, video.name, folder,
+                           prompts, span=span, direction=direction)
+        exports = tuple(dict.fromkeys((*self.config.exports, "davis", "jsonl")))
+        whole = span == (0, video.store.count - 1)
+        options = FileOptions(
+            output=record.output, exports=exports, batch=self.config.batch,
+            annotator=self.config.annotator, tracker=self.config.tracker,
+            start=None if whole else span[0], end=None if whole else span[1] + 1,
+            direction=direction, save_every_s=None,
+            inputs={"ui": True, "source": video.label, "prompts_file": str(prompts_file),
+                    "prompts": prompts_to_json(prompts)["objects"]},
+        )
+        return record, Run(video.source, prompts, self.segmenter, options)
 
     def stop(self) -> RunRecord | None:
         job = self.job
@@ -366,6 +349,15 @@ class UiState:
             raise NotFound(f"run {run_id} does not exist")
         return record
 
+    def _finished_run(self, run_id: int, what: str) -> tuple[RunRecord, Video]:
+        record = self.require_run(run_id)
+        if not record.done:
+            raise Busy(f"run {run_id} is still tracking: its {what} are ready when it ends")
+        video = self.require_video()
+        if video.source != record.source:
+            raise NotFound(f"run {run_id} tracked {record.name}, which is not open")
+        return record, video
+
     def latest_jpeg(self) -> bytes:
         """The overlay of the frame the running (or last) job made last."""
         job = self.job
@@ -380,23 +372,30 @@ class UiState:
         self._latest_jpeg = (*key, data)
         return data
 
+    def _labels(self, record: RunRecord, index: int) -> np.ndarray:
+        if index not in record.objects:
+            raise NotFound(f"frame {index} was not tracked by run {record.run_id}")
+        return np.asarray(Image.open(record.output / "masks" / f"{index:05d}.png"))
+
     def overlay_jpeg(self, run_id: int, index: int) -> bytes:
         """The overlay of a finished run's frame, drawn from its PNG masks."""
-        record = self.require_run(run_id)
-        if not record.done:
-            raise Busy(f"run {run_id} is still tracking: its frames are ready when it ends")
-        video = self.require_video(record.video.video_id)
+        record, video = self._finished_run(run_id, "frames")
         rgb = self._frame(video, index)
-        objects = record.objects.get(index)
-        if objects is None:
-            raise NotFound(f"frame {index} was not tracked by run {run_id}")
-        labels = np.asarray(Image.open(record.output / "masks" / f"{index:05d}.png"))
+        labels = self._labels(record, index)
         t = video.store.times[index]
         result = FrameResult(index, t, [
             ObjectResult(index, t, oid, labels == oid, box, score, state)
-            for oid, box, score, state in objects
+            for oid, box, score, state, _ in record.objects[index]
         ], rgb)
         return jpeg(self.config.annotator.annotate(rgb, result))
+
+    def labels(self, run_id: int, index: int) -> bytes:
+        """A finished run's frame as a label-map PNG (grey level = object id)."""
+        record, _ = self._finished_run(run_id, "frames")
+        return labels_png(self._labels(record, index))
+
+    def tracks(self, run_id: int) -> dict:
+        return self.require_run(run_id).tracks_json()
 
     def download(self, run_id: int, kind: str) -> tuple[Path | bytes, str]:
         """A run's output: a file path, or the zipped DAVIS masks as bytes; and the name
@@ -409,7 +408,7 @@ class UiState:
         path = (record.output / DOWNLOADS[kind]).resolve()
         if not path.exists():
             raise NotFound(f"run {run_id} has no {kind!r} output")
-        stem = Path(record.video.name).stem
+        stem = Path(record.name).stem
         if kind == "masks":
             return zip_folder(path), f"{stem}-masks.zip"
         return path, f"{stem}-{path.name}"
@@ -426,18 +425,20 @@ class UiState:
         shutil.rmtree(self.config.workdir, ignore_errors=True)
 
 
+def _span(first: Any, last: Any, count: int) -> tuple[int, int]:
+    """Frames ``first..last`` (inclusive) of a clip of ``count``; ValueError names a bad
+    bound."""
+    lo = 0 if first is None else first
+    hi = count - 1 if last is None else last
+    for what, v in (("first", lo), ("last", hi)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < count:
+            raise ValueError(f"{what} frame {v!r}: must be a frame number 0..{count - 1}")
+    if hi < lo:
+        raise ValueError(f"frames {lo}-{hi}: the last frame comes before the first")
+    return lo, hi
+
+
 def _object_json(o: ObjectResult) -> dict:
     box = None if o.box_xyxy is None else [round(float(v), 2) for v in o.box_xyxy]
     return {"id": o.object_id, "box": box, "score": round(float(o.score), 4),
-            "state": o.state, "area": o.area}
-
-
-def zip_folder(folder: Path) -> bytes:
-    """The files of ``folder`` in a zip under ``<folder name>/`` (stored: PNGs are
-    compressed already)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for path in sorted(folder.iterdir()):
-            if path.is_file():
-                zf.write(path, f"{folder.name}/{path.name}")
-    return buf.getvalue()
+            "state": o.state, "area": o.area, "name": o.name}

@@ -134,6 +134,62 @@ class FrameStore:
                 raise RuntimeError(f"frame {index} of {str(self.path)!r} could not be decoded")
             return self._cache[index]
 
+    # -- runs of frames (decoding backwards, a keyframe interval at a time) ---------------
+
+    def runs(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """Frames ``lo..hi`` (inclusive) as ``(start, first, last)`` runs, last run first:
+        each is decoded from its ``start`` (a keyframe, or 0 where the file cannot seek)
+        and holds the frames ``first..last`` of ``lo..hi``."""
+        if self._files:
+            return [(i, i, i) for i in range(hi, lo - 1, -1)]
+        if not self._pts:
+            return [(0, lo, hi)]
+        runs = []
+        keys = [k for k in self._keys if k <= hi]
+        for j in range(len(keys) - 1, -1, -1):
+            first, last = max(keys[j], lo), min(hi, keys[j + 1] - 1) if j + 1 < len(keys) else hi
+            if first <= last:
+                runs.append((keys[j], first, last))
+            if keys[j] <= lo:
+                break
+        return runs
+
+    def decode_run(self, start: int, first: int, last: int):
+        """``(index, (H, W, 3) uint8 RGB)`` of frames ``first..last``, decoded from frame
+        ``start`` (from :meth:`runs`), in source order; frames the source lacks are left
+        out. Nothing is cached (a long run would push the page's frames out)."""
+        if self._files:
+            for i in range(first, last + 1):
+                if i not in self.missing:
+                    yield i, folder_frame(self._files[i], self.info)
+            return
+        if not self._pts:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                clock = FrameClock(self.info, stream.start_time, constant_rate(stream))
+                for frame, lost in decode_packets(container, stream, []):
+                    index, _ = clock.place(frame.pts, lost)
+                    if index > last:
+                        return
+                    if index >= first:
+                        yield index, self._picture(frame)
+            return
+        by_pts = {self._pts[i]: i for i in range(start, last + 1) if i in self._pts}
+        if not by_pts:
+            return
+        limit = max(by_pts)
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            container.seek(self._pts[start], stream=stream, backward=True, any_frame=False)
+            for frame, _ in decode_packets(container, stream, []):
+                if frame.pts is None or frame.pts > limit:
+                    return
+                i = by_pts.get(frame.pts)
+                if i is not None and i >= first:
+                    yield i, self._picture(frame)
+                if frame.pts == limit:
+                    return
+
     def _remember(self, index: int, rgb: np.ndarray) -> None:
         rgb.flags.writeable = False
         self._cache[index] = rgb

@@ -138,6 +138,8 @@ def container_info(container: av.container.InputContainer, path: Path) -> VideoI
     if context is None:
         raise ValueError(f"source {str(path)!r}: its video stream cannot be decoded (unknown "
                          "codec or damaged header)")
+    if context.name == "ansi":  # FFmpeg shows a text file as a terminal's picture of it
+        raise ValueError(f"source {str(path)!r} is text, not a video")
     width, height = context.width, context.height
     if not width or not height:
         raise ValueError(f"source {str(path)!r}: the frame size is unknown (damaged header?)")

@@ -57,7 +57,8 @@ class VideoWriter:
             self._audio = _AudioCopy.open(audio_from, self._container, Fraction(audio_start_s),
                                           self.notes)
         self._last_pts = -1
-        self.frames_written = 0
+        self.frames_written = 0  # encoded or copied
+        self._encoded = 0  # encoded by write(): copying after that would misplace packets
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -90,44 +91,51 @@ class VideoWriter:
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1
+        self._encoded += 1
 
-    def copy_from(self, path: str | Path, *, before_pts: int | None = None) -> int:
+    def copy_from(self, path: str | Path, *, before_pts: int | None = None,
+                  shift: int = 0) -> int:
         """Stream-copy (no re-encoding) the video packets of an earlier output of this
         writer whose pts (``info.time_base`` units) is below ``before_pts`` (None = all),
-        before any :meth:`write`. Returns the number of frames copied.
+        moved ``shift`` ticks later. It may be called for several files in a row (the
+        segments of one video, in order) before any :meth:`write`; returns the number of
+        frames written so far.
 
         When the earlier file's H.264 parameters differ from this encoder's (another x264
-        build or size), its frames are decoded and encoded again instead.
+        build or size), or a frame was encoded already, its frames are decoded and
+        encoded again instead.
         """
-        if self.frames_written:
-            raise RuntimeError(f"copy_from({str(path)!r}) must come before the first write")
         tb = self.info.time_base
         with av.open(str(path)) as old:
             stream = old.streams.video[0]
             self._container.start_encoding()  # opens x264: its SPS/PPS are now known
-            if not _same_parameter_sets(stream.codec_context.extradata,
-                                        self._stream.codec_context.extradata):
-                return self._reencode_from(old, stream, before_pts)
+            if self._encoded or not _same_parameter_sets(stream.codec_context.extradata,
+                                                         self._stream.codec_context.extradata):
+                return self._reencode_from(old, stream, before_pts, shift)
             for packet in old.demux(stream):
                 if packet.dts is None or packet.size == 0:
                     continue
                 pts = round(packet.pts * stream.time_base / tb)
                 if before_pts is not None and pts >= before_pts:
                     break  # no B-frames: decode order is presentation order
+                pts += shift
+                if pts <= self._last_pts:
+                    continue  # already there (segments never overlap; be safe)
                 if self._audio is not None:
                     self._audio.copy_until(pts * tb)
-                self._container.mux(_as_annexb(packet, self._stream))
+                dts = round(packet.dts * stream.time_base / tb) + shift
+                self._container.mux(_as_annexb(packet, self._stream, pts, min(dts, pts), tb))
                 self._last_pts = pts
                 self.frames_written += 1
         return self.frames_written
 
-    def _reencode_from(self, old, stream, before_pts: int | None) -> int:
+    def _reencode_from(self, old, stream, before_pts: int | None, shift: int) -> int:
         tb = self.info.time_base
         for frame in old.decode(stream):
             pts = round(frame.pts * stream.time_base / tb)
             if before_pts is not None and pts >= before_pts:
                 break
-            self.write(frame.to_ndarray(format="rgb24"), pts)
+            self.write(frame.to_ndarray(format="rgb24"), pts + shift)
         return self.frames_written
 
     def close(self) -> None:
@@ -146,16 +154,18 @@ class VideoWriter:
             self._container = None
 
 
-def _as_annexb(packet: av.Packet, stream) -> av.Packet:
+def _as_annexb(packet: av.Packet, stream, pts: int, dts: int, time_base: Fraction
+               ) -> av.Packet:
     """An MP4 (length-prefixed, 4-byte lengths as x264 writes them) H.264 packet as the
-    Annex B packet an encoder gives, which the MP4 muxer turns back into the same bytes."""
+    Annex B packet an encoder gives, which the MP4 muxer turns back into the same bytes;
+    at ``pts`` / ``dts`` in ``time_base`` units."""
     data, out, i = bytes(packet), bytearray(), 0
     while i + 4 <= len(data):
         size = int.from_bytes(data[i:i + 4], "big")
         out += b"\x00\x00\x00\x01" + data[i + 4:i + 4 + size]
         i += 4 + size
     copy = av.Packet(bytes(out))
-    copy.pts, copy.dts, copy.time_base = packet.pts, packet.dts, packet.time_base
+    copy.pts, copy.dts, copy.time_base = pts, dts, time_base
     copy.is_keyframe = packet.is_keyframe
     copy.stream = stream
     return copy

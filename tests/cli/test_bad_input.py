@@ -133,8 +133,10 @@ CASES = [
     ("point before two boxes", ["{clip}", "--point", "5,5", "--box", "1,1,9,9", "--box",
                                 "20,20,40,40"], "point '5,5' comes before any --box"),
     # model and checkpoint
-    ("unknown model", ["{clip}", "--box", "1,1,50,50", "--model", "sam2"],
-     "invalid choice: 'sam2' (choose from 'auto', 'vit_h', 'vit_l', 'vit_b', 'grabcut')"),
+    ("unknown model", ["{clip}", "--box", "1,1,50,50", "--model", "sam3"],
+     "invalid choice: 'sam3' (choose from 'auto', 'vit_h', 'vit_l', 'vit_b', "
+     "'sam2.1_hiera_tiny', 'sam2.1_hiera_small', 'sam2.1_hiera_base_plus', "
+     "'sam2.1_hiera_large', 'mobile_sam', 'grabcut')"),
     ("missing checkpoint", ["{clip}", "--box", "1,1,50,50", "--model", "vit_b",
                             "--checkpoint", "{dir}/nope.pth"], "nope.pth does not exist"),
     ("checkpoint is a folder", ["{clip}", "--box", "1,1,50,50", "--checkpoint",

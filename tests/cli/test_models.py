@@ -38,16 +38,21 @@ def family(request):
 def test_track_a_clip_with_each_family_from_the_command_line(family, tmp_path, monkeypatch,
                                                             capsys):
     checkpoint, model, name = family
-    calls: list[tuple[str, int]] = []
+    encodes: list[int] = []  # frames per encoder call (the encoder runs in its own thread)
+    predicts: list[tuple[object, list[int]]] = []  # requests per decoder call, by embedding
     build = segmenters.build_segmenter
 
     def spy(*args, **options):  # count the encoder's and the decoder's calls
         segmenter = build(*args, **options)
         encode, predict = segmenter.encode, segmenter.predict
-        segmenter.encode = lambda frames: (calls.append(("encode", len(frames))),
-                                           encode(frames))[1]
-        segmenter.predict = lambda emb, reqs: (calls.append(("predict", len(reqs))),
-                                               predict(emb, reqs))[1]
+        segmenter.encode = lambda frames: (encodes.append(len(frames)), encode(frames))[1]
+        def counted(emb, reqs):
+            if not predicts or predicts[-1][0] is not emb:
+                predicts.append((emb, []))
+            predicts[-1][1].append(len(reqs))
+            return predict(emb, reqs)
+
+        segmenter.predict = counted
         return segmenter
 
     monkeypatch.setattr(segmenters, "build_segmenter", spy)
@@ -65,10 +70,8 @@ def test_track_a_clip_with_each_family_from_the_command_line(family, tmp_path, m
     assert len(list((out / "masks").glob("*.png"))) == FRAMES
     # both objects of a frame: one encoder pass, one decoder call for both (re-prompts
     # of weak answers may follow)
-    encodes = [n for kind, n in calls if kind == "encode" and n]
     assert encodes == [1] * FRAMES
-    firsts = [calls[i + 1] for i, (kind, _) in enumerate(calls) if kind == "encode"]
-    assert all(c == ("predict", 2) for c in firsts)
+    assert [n[0] for _, n in predicts] == [2] * FRAMES
     if model is not None:  # the name works too, and another family's name is refused
         assert main(["track", str(CLIP / "video.mp4"), "--box", "23,61,73,99", "--model", model,
                      "--checkpoint", str(checkpoint), "--max-frames", "1", "-o",

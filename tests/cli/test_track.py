@@ -84,9 +84,9 @@ def test_box_and_points_on_the_command_line(tmp_path):
 
 def test_model_auto_without_weights_says_it_uses_grabcut(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SAMVIDEO_HOME", str(tmp_path / "empty-cache"))
-    assert track(str(SAMPLES / "moving" / "video.mp4"), "--box", "35,129,88,171",
-                 "-o", str(tmp_path / "out"), "--max-frames", "3", "--export", "jsonl") == 0
-    assert "GrabCut" in capsys.readouterr().err
+    assert main(["track", str(SAMPLES / "moving" / "video.mp4"), "--box", "35,129,88,171",
+                 "-o", str(tmp_path / "out"), "--max-frames", "3", "--export", "jsonl"]) == 0
+    assert "GrabCut" in capsys.readouterr().err  # said (not under --quiet: see test_records)
 
 
 @pytest.mark.parametrize(
@@ -136,10 +136,10 @@ def test_tiny_sam_checkpoint_runs_end_to_end(tmp_path, tiny_sam_checkpoint, caps
     """A random tiny SAM saved as a checkpoint loads through --checkpoint (the
     architecture read from its tensors) and tracks through the real SAM path."""
     clip = SAMPLES / "moving"
-    assert track(str(clip / "video.mp4"), "--prompts", str(clip / "prompts.json"),
+    assert main(["track", str(clip / "video.mp4"), "--prompts", str(clip / "prompts.json"),
                  "--model", "auto", "--checkpoint", str(tiny_sam_checkpoint),
                  "--device", "cpu", "--max-frames", "5", "-o", str(tmp_path),
-                 "--export", "video,davis,jsonl") == 0
+                 "--export", "video,davis,jsonl"]) == 0
     assert "checkpoint" in capsys.readouterr().err  # says which model "auto" chose
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "complete" and run["frames_done"] == 5

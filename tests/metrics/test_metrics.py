@@ -449,9 +449,17 @@ def test_evaluate_sequence_errors(tmp_path):
     gt_dir = _write_seq(tmp_path / "gt", gt)
     short = _write_seq(tmp_path / "short", pred[:7])
     with pytest.raises(ValueError) as err:
-        evaluate_sequence(short, gt_dir)
+        evaluate_sequence(short, gt_dir, all_frames=True)
     msg = str(err.value)
     assert "7" in msg and "10" in msg and str(short) in msg and str(gt_dir) in msg
+    (part,) = evaluate_sequence(short, gt_dir)  # by default: the 7 frames both have
+    assert (part.n_frames, part.gt_frames) == (7, 10)
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for i, p in enumerate(sorted(short.iterdir())):
+        p.rename(renamed / f"frame-{i}.png")  # no name in common: by position, all or none
+    with pytest.raises(ValueError, match="7 predicted.*10 ground-truth"):
+        evaluate_sequence(renamed, gt_dir)
 
     big = [np.zeros((SEQ_H, SEQ_W + 2), dtype=np.uint8)] * 10
     big_dir = _write_seq(tmp_path / "big", big)
@@ -528,10 +536,14 @@ def test_evaluate_single_sequence_and_errors(tmp_path):
     with pytest.raises(ValueError, match="gamma"):
         evaluate(tmp_path / "pred", tmp_path / "gt")
 
-    # Mismatched frame counts inside a folder evaluation.
+    # Mismatched frame counts inside a folder evaluation: refused when every frame is
+    # asked for, else the frames both have are scored (issue 15 item 7)
     _write_seq(tmp_path / "pred" / "gamma", pred[:9])
-    with pytest.raises(ValueError, match=r"9 predicted.*10 ground-truth"):
-        evaluate(tmp_path / "pred", tmp_path / "gt")
+    with pytest.raises(ValueError, match=r"9 predicted.*10 ground-truth.*--all-frames"):
+        evaluate(tmp_path / "pred", tmp_path / "gt", all_frames=True)
+    gamma = [s for s in evaluate(tmp_path / "pred", tmp_path / "gt").sequences
+             if s.name == "gamma"]
+    assert [(s.n_frames, s.gt_frames, s.partial) for s in gamma] == [(9, 10, True)]
 
     with pytest.raises(ValueError, match="nowhere"):
         evaluate(tmp_path / "pred", tmp_path / "nowhere")

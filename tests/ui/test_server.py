@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ def unzip(data: bytes) -> dict[str, bytes]:
 def test_status_page_and_files(make_client):
     client = make_client()
     assert "<canvas" in client.get("/").text
-    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/js/app.js").status_code == 200
     status = client.get("/api/status").json()
     assert status["model"] == "grabcut" and status["video"] is None
     assert status["colours"][1].startswith("#")
@@ -353,3 +354,119 @@ def test_cli_refuses_a_missing_root(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nope" in proc.stderr
+
+
+# -- issue 15: the page's state, honest runs, errors in the user's words, cleanup ----------
+
+def test_the_page_state_and_runs_belong_to_their_source(make_client):
+    """Item 9: a run and the page's prompts belong to the video they were made on."""
+    client = make_client()
+    video = open_moving(client)
+    page = {"objects": sample_prompts(), "ids": [1, 2], "names": {"1": "square"}}
+    saved = client.post(f"/api/video/{video['id']}/page", json=page)
+    assert saved.status_code == 200, saved.text
+    client.post("/api/track", json={"objects": sample_prompts()})
+    run_id = wait_done(client)["run_id"]
+    client.post("/api/open", json={"path": "sample_videos/two_objects/video.mp4"})
+    other = client.get("/api/status").json()
+    assert other["runs"] == [] and other["page"] is None and other["job"] is None
+    open_moving(client)  # again: its prompts, names and run come back
+    back = client.get("/api/status").json()
+    assert [r["run_id"] for r in back["runs"]] == [run_id]
+    assert back["page"]["ids"] == [1, 2] and back["page"]["names"] == {"1": "square"}
+    assert back["page"]["objects"][0]["name"] == "square"
+    tracks = client.get(f"/api/run/{run_id}/tracks").json()["frames"]
+    assert sorted(map(int, tracks)) == list(range(48)) and tracks["0"][0][3] == "prompted"
+    labels = Image.open(io.BytesIO(client.get(f"/api/run/{run_id}/labels/30.png").content))
+    masks = Image.open(io.BytesIO(unzip(client.get(f"/api/run/{run_id}/download/masks")
+                                        .content)["00030.png"]))
+    assert labels.mode == "L" and np.array_equal(np.asarray(labels), np.asarray(masks))
+    bad = client.post(f"/api/video/{video['id'] + 5}/page", json=page)
+    assert bad.status_code == 404
+
+
+def test_a_refused_run_leaves_nothing_behind(make_client):
+    """Item 10: a rejected track left an empty runs/NNN folder."""
+    client = make_client()
+    open_moving(client)
+    runs = client.app.state.ui.config.workdir / "runs"
+    for body in ({"objects": [{"id": 1, "frame": 60, "box": [1, 1, 9, 9]}]},
+                 {"objects": [{"id": 1, "frame": 5, "box": [1, 1, 9, 9]}], "first": 10},
+                 {"objects": sample_prompts(), "direction": "sideways"},
+                 {"objects": sample_prompts(), "first": 30, "last": 20}):
+        r = client.post("/api/track", json=body)
+        assert r.status_code == 400, r.text
+    assert not runs.exists() or not list(runs.iterdir())
+    assert "outside the frames to track (10-47)" in client.post(
+        "/api/track", json={"objects": [{"id": 1, "frame": 5, "box": [1, 1, 9, 9]}],
+                            "first": 10}).json()["error"]
+
+
+def test_a_part_both_ways_from_the_page(make_client):
+    """Item 14: the page's frame range and direction reach the run."""
+    client = make_client()
+    open_moving(client)
+    truth = np.asarray(Image.open(SAMPLES / "moving" / "masks" / "00030.png")) > 0
+    box = [round(v) for v in mask_to_box(truth)]
+    r = client.post("/api/track", json={"objects": [{"id": 1, "frame": 30, "box": box}],
+                                        "first": 10, "last": 40, "direction": "both"})
+    assert r.status_code == 202, r.text
+    job = wait_done(client)
+    assert job["state"] == "complete" and job["tracked"] == [10, 40], job
+    assert job["total"] == 31 and job["backward"] == [21, 21]
+    lines = [json.loads(x) for x in client.get(job["downloads"]["jsonl"]).text.splitlines()]
+    assert [x["frame"] for x in lines] == list(range(10, 41))
+
+
+def test_errors_name_the_users_file_in_their_words(make_client):
+    """Item 11: an errno, an unbalanced quote, the server's temporary folder and the
+    uploads' internal prefixes were shown."""
+    client = make_client()
+    cases = {"broken.mp4": b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 10,
+             "notes.txt": b"shopping list\n" * 40, "empty.mp4": b""}
+    said = {}
+    for name, data in cases.items():
+        r = client.post("/api/upload", params={"name": name}, content=data)
+        assert r.status_code == 400, r.text
+        said[name] = r.json()["error"]
+    assert said == {
+        "broken.mp4": "broken.mp4 is not a video samvideo can read (invalid data found when "
+                      "processing input)",
+        "notes.txt": "notes.txt is text, not a video",
+        "empty.mp4": "empty.mp4 is empty (0 bytes): choose the video file itself"}
+    r = client.post("/api/prompts/read", json={"text": "{not json"})
+    assert r.status_code == 404  # no video open: nothing to read prompts for
+    open_moving(client)
+    r = client.post("/api/prompts/read", json={"text": "{not json"})
+    assert r.status_code == 400 and "is not valid JSON" in r.json()["error"]
+    r = client.post("/api/prompts/read", json={"text": json.dumps(
+        {"objects": [{"id": 2, "frame": 3, "box": [1, 1, 30, 30], "name": "x"}]})})
+    assert r.json()["objects"] == [{"id": 2, "frame": 3, "box": [1, 1, 30, 30],
+                                    "points": [], "neg_points": [], "name": "x"}]
+
+
+def test_sigterm_removes_the_temporary_folder():
+    """Item 13: the temporary folder was removed on Ctrl-C but not on SIGTERM."""
+    import urllib.request
+
+    proc, line = _start_cli()
+    try:
+        url = line.split()[2]
+        workdir = line.split("outputs in ")[1].split(",")[0]
+        request = urllib.request.Request(url + "api/open", method="POST",
+                                         data=json.dumps({"path": MOVING}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=30).close()
+        request = urllib.request.Request(url + "api/track", method="POST",
+                                         data=json.dumps({"objects": sample_prompts()}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=30).close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(Path(workdir).rglob("*.png")):
+            time.sleep(0.05)
+        assert list(Path(workdir).rglob("*")), "the run wrote nothing"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert not os.path.exists(workdir)

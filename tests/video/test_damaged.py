@@ -157,7 +157,7 @@ class _StallingReader(VideoReader):
 
 
 def test_stalled_source_times_out_and_keeps_its_frames(clips, tmp_path, monkeypatch):
-    monkeypatch.setattr("samvideo.run.VideoReader", _StallingReader)
+    monkeypatch.setattr("samvideo.sources.VideoReader", _StallingReader)
     t0 = time.monotonic()
     try:
         summary = run(clips["web"], [ObjectPrompt(1, FIRST_BOX)], GrabCutSegmenter(),

@@ -34,6 +34,8 @@ class MobileSamSegmenter(SamSegmenter):
     ``name`` is ``"mobile_sam"``.
     """
 
+    family = "mobile_sam"
+
     def __init__(self, checkpoint: str | Path, **options) -> None:
         self.predictor_class = _mobile_sam_predictor()
         super().__init__(checkpoint, **options)

@@ -91,6 +91,8 @@ class SamSegmenter:
 
     #: SAM reads boxes, points and logits, not the still-background cue (GrabCut's)
     reads_background = False
+    #: the checkpoint family (:data:`samvideo.segmenters.families.TITLES`)
+    family = "sam"
     #: the predictor ``reference=True`` runs, unchanged
     predictor_class: type = SamPredictor
 

@@ -93,6 +93,8 @@ class Sam2Segmenter:
 
     #: SAM 2 reads boxes, points and logits, not the still-background cue (GrabCut's)
     reads_background = False
+    #: the checkpoint family (:data:`samvideo.segmenters.families.TITLES`)
+    family = "sam2.1"
 
     def __init__(
         self,
