@@ -29,7 +29,7 @@ from samvideo.results import FrameResult
 from samvideo.run import FileOptions, Run, RunSummary
 from samvideo.segmenters import GrabCutConfig, load_model
 from samvideo.segmenters.base import Segmenter
-from samvideo.tracker import TrackerConfig
+from samvideo.tracker import TRACKERS, MemoryConfig, TrackerConfig
 from samvideo.video import FrameRange, Position, VideoInfo
 
 
@@ -132,7 +132,7 @@ def track(
     end: str | Position | None = None,
     max_frames: int | None = None,
     fps: Fraction | float | None = None,
-    tracker: TrackerConfig | None = None,
+    tracker: TrackerConfig | MemoryConfig | str | None = None,
     grabcut: GrabCutConfig | None = None,
     annotator: MaskAnnotator | None = None,
     batch: int = 1,
@@ -156,8 +156,11 @@ def track(
             time (``"2.5s"``, ``2.5``) — results keep source frame numbers; boxes are
             on the first frame tracked.
         max_frames: stop after this many frames.
-        tracker, grabcut: the tracking policy's and the GrabCut backend's settings
-            (:class:`TrackerConfig`, :class:`GrabCutConfig`; None: the defaults).
+        tracker: the tracker, by name (``"box"``, the default; ``"memory"``: SAM 2.1's
+            video memory, SAM 2.1 models only) or by its settings (a
+            :class:`TrackerConfig` is the box tracker, a :class:`MemoryConfig` the memory
+            tracker; None: the box tracker's defaults).
+        grabcut: the GrabCut backend's settings (:class:`GrabCutConfig`; None: defaults).
         direction: ``"forward"``, ``"backward"`` (from the prompts back to the first
             frame) or ``"both"`` (a prompt on frame 40 gives frames 0-39 too); results
             come in source order either way.
@@ -170,13 +173,14 @@ def track(
     source = "/dev/stdin" if str(source) == "-" else source
     part = FrameRange.parse(start, end)
     exports = parse_exports(exports)
+    tracker_config = tracker_config_of(tracker)
     segmenter, reason = load_model(model, checkpoint=checkpoint, device=device,
                                    precision=precision, grabcut=grabcut)
     options = FileOptions(
         output=None if output is None else Path(output), exports=exports,
         overwrite=overwrite, max_frames=max_frames, batch=batch, start=part.start,
         end=part.end, fps=None if fps is None else Fraction(fps),
-        annotator=annotator or MaskAnnotator(), tracker=tracker or TrackerConfig(),
+        annotator=annotator or MaskAnnotator(), tracker=tracker_config,
         direction=direction, inputs={"api": "samvideo.track", "source": str(source),
                 "prompts": [prompt_to_json(p) for p in prompts], "model": str(model)},
     )
@@ -186,3 +190,17 @@ def track(
             raise ValueError(f"output folder {str(out)!r} is not empty: pass "
                              "overwrite=True or another folder")
     return Tracking(Run(source, prompts, segmenter, options), reason)
+
+
+def tracker_config_of(tracker: TrackerConfig | MemoryConfig | str | None
+                      ) -> TrackerConfig | MemoryConfig:
+    """``track(tracker=...)``: a name (``"box"`` / ``"memory"``: that tracker's defaults)
+    or a config, as a config; ValueError for anything else."""
+    if tracker is None or tracker == "box":
+        return TrackerConfig()
+    if tracker == "memory":
+        return MemoryConfig()
+    if isinstance(tracker, TrackerConfig | MemoryConfig):
+        return tracker
+    raise ValueError(f"tracker={tracker!r}: give {' or '.join(map(repr, TRACKERS))}, a "
+                     "TrackerConfig or a MemoryConfig")

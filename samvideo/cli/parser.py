@@ -131,8 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop before this source frame number or time")
     t.add_argument("--fps", type=_fraction, default=None,
                    help="frame rate of a frames folder (default 24)")
+    t.add_argument("--tracker", default="box", choices=("box", "memory"),
+                   help="box (default, every model): the mask's box, Kalman-smoothed, prompts "
+                        "the next frame; memory (SAM 2.1 models): SAM 2.1's video memory of "
+                        "past frames, streamed, with SAMURAI's motion-aware choice")
     t.add_argument("--no-motion", action="store_true",
-                   help="no Kalman filter: the last mask box is the next prompt")
+                   help="no Kalman filter: the last mask box is the next prompt (--tracker "
+                        "memory: SAM 2's own choice and memory, no SAMURAI weighing)")
     t.add_argument("--no-reprompt", action="store_true",
                    help="never re-prompt with the user's clicks")
     add_settings_options(t)
