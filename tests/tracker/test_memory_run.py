@@ -104,3 +104,37 @@ def test_an_interrupted_memory_run_resumes_to_the_same_result(small_sam2, tmp_pa
     for png in sorted((tmp_path / "whole" / "masks").glob("*.png")):
         assert np.array_equal(np.asarray(Image.open(png)),
                               np.asarray(Image.open(tmp_path / "o" / "masks" / png.name)))
+
+
+def test_a_live_run_with_the_memory_tracker_and_an_object_added_mid_run(small_sam2, tmp_path):
+    """The sample clip played live (24 fps) into the memory tracker: frames there was no
+    time for are ``predicted`` (the memory untouched), segmented ones tracked; object 2,
+    selected through a watched prompts file while the run goes, starts as ``prompted``
+    on a later frame and is tracked from there, object 1 all along."""
+    from samvideo.run import LiveOptions
+    from samvideo.video.live import LiveReader
+
+    out, watched = tmp_path / "out", tmp_path / "select.json"
+    prompts = load_prompts_file(CLIP / "prompts.json")
+
+    def on_frame(result, _) -> None:
+        if result.frame_index == 10:
+            tmp = watched.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"objects": [{"id": 2, "box": list(prompts[1].box)}]}))
+            tmp.replace(watched)
+
+    options = LiveOptions(output=out, watch_prompts=watched, exports=("jsonl",),
+                          tracker=MemoryConfig())
+    summary = run(LiveReader(CLIP / "video.mp4"), prompts[:1], small_sam2, options,
+                  on_frame=on_frame)
+    stats = summary.live
+    assert summary.status == "complete" and summary.frames == stats.received == 48
+    assert stats.predicted > 0 and stats.processed >= 5 and stats.prompts_applied == 1
+    lines = [json.loads(x) for x in (out / "tracks.jsonl").read_text().splitlines()]
+    one = [x for x in lines if x["object_id"] == 1]
+    two = [x for x in lines if x["object_id"] == 2]
+    assert [x["frame"] for x in one] == list(range(48)) and one[0]["state"] == "prompted"
+    assert two[0]["state"] == "prompted" and two[0]["frame"] > 10
+    assert [x["frame"] for x in two] == list(range(two[0]["frame"], 48))
+    states = {x["state"] for x in lines}
+    assert "predicted" in states and states & {"tracking", "reprompted", "lost"}
