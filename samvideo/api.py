@@ -27,7 +27,7 @@ from samvideo.export import DEFAULT_EXPORTS, parse_exports
 from samvideo.prompts import ObjectPrompt, prompt_to_json
 from samvideo.results import FrameResult
 from samvideo.run import FileOptions, Run, RunSummary
-from samvideo.segmenters import GrabCutConfig, load_model
+from samvideo.segmenters import VIDEO_MEMORY_MODELS, GrabCutConfig, load_model
 from samvideo.segmenters.base import Segmenter
 from samvideo.tracker import TRACKERS, MemoryConfig, TrackerConfig
 from samvideo.video import FrameRange, Position, VideoInfo
@@ -174,8 +174,9 @@ def track(
     part = FrameRange.parse(start, end)
     exports = parse_exports(exports)
     tracker_config = tracker_config_of(tracker)
+    among = VIDEO_MEMORY_MODELS if isinstance(tracker_config, MemoryConfig) else None
     segmenter, reason = load_model(model, checkpoint=checkpoint, device=device,
-                                   precision=precision, grabcut=grabcut)
+                                   precision=precision, grabcut=grabcut, among=among)
     options = FileOptions(
         output=None if output is None else Path(output), exports=exports,
         overwrite=overwrite, max_frames=max_frames, batch=batch, start=part.start,

@@ -188,12 +188,13 @@ def load_segmenter(args) -> tuple[Any, Any, str | None]:
     and the tracker's settings from ``--config`` / ``--set`` / ``--no-motion`` /
     ``--no-reprompt``, and, for ``--model auto``, the line saying which model it chose
     (the caller says it once the input is known to be good)."""
-    from samvideo.segmenters import load_model, resolve_model
+    from samvideo.segmenters import VIDEO_MEMORY_MODELS, load_model, resolve_model
 
     configs = configs_from(args)
-    name, _ = resolve_model(args.model, args.checkpoint, device=args.device)
     memory = getattr(args, "tracker", "box") == "memory"
-    if memory and name not in ("auto",) and not name.startswith("sam2"):
+    among = VIDEO_MEMORY_MODELS if memory else None  # --model auto: one with a memory
+    name, _ = resolve_model(args.model, args.checkpoint, device=args.device, among=among)
+    if memory and name != "auto" and name not in VIDEO_MEMORY_MODELS:
         # before the model loads (seconds): the same line the tracker would give
         raise ValueError(f"--tracker memory needs a SAM 2.1 model (--model sam2.1_hiera_* or "
                          f"a SAM 2.1 --checkpoint): {name} has no video memory; use "
@@ -205,7 +206,7 @@ def load_segmenter(args) -> tuple[Any, Any, str | None]:
     segmenter, reason = load_model(
         args.model, checkpoint=args.checkpoint, device=args.device, precision=args.precision,
         compile=getattr(args, "compile", False), reference=getattr(args, "reference", False),
-        grabcut=configs["grabcut"])
+        grabcut=configs["grabcut"], among=among)
     if memory:
         from samvideo.tracker import check_tracker
 

@@ -138,3 +138,22 @@ def test_a_live_run_with_the_memory_tracker_and_an_object_added_mid_run(small_sa
     assert [x["frame"] for x in two] == list(range(two[0]["frame"], 48))
     states = {x["state"] for x in lines}
     assert "predicted" in states and states & {"tracking", "reprompted", "lost"}
+
+
+def test_model_auto_takes_a_cached_sam2_model_for_the_memory_tracker(tmp_path, monkeypatch,
+                                                                     capsys):
+    """``--model auto --tracker memory`` passes over a cached MobileSAM (the CPU's first
+    choice for the box tracker) for SAM 2.1; with no SAM 2.1 cached, one line, exit 2."""
+    from samvideo.segmenters import VIDEO_MEMORY_MODELS, resolve_model
+    from samvideo.weights import CHECKPOINTS
+
+    monkeypatch.setenv("SAMVIDEO_HOME", str(tmp_path))
+    (tmp_path / CHECKPOINTS["mobile_sam"].filename).write_bytes(b"x")
+    code = main(["track", str(CLIP / "video.mp4"), "--box", "23,61,73,99", "--tracker",
+                 "memory", "-o", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "none of sam2.1_hiera_tiny" in err, err
+    assert resolve_model("auto", None, device="cpu")[0] == "mobile_sam"
+    (tmp_path / CHECKPOINTS["sam2.1_hiera_small"].filename).write_bytes(b"x")
+    name, reason = resolve_model("auto", None, device="cpu", among=VIDEO_MEMORY_MODELS)
+    assert name == "sam2.1_hiera_small" and "fastest cached model" in reason
