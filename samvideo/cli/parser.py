@@ -131,10 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop before this source frame number or time")
     t.add_argument("--fps", type=_fraction, default=None,
                    help="frame rate of a frames folder (default 24)")
-    t.add_argument("--tracker", default="box", choices=("box", "memory"),
-                   help="box (default, every model): the mask's box, Kalman-smoothed, prompts "
-                        "the next frame; memory (SAM 2.1 models): SAM 2.1's video memory of "
-                        "past frames, streamed, with SAMURAI's motion-aware choice")
+    add_tracker_option(t)
     t.add_argument("--no-motion", action="store_true",
                    help="no Kalman filter: the last mask box is the next prompt (--tracker "
                         "memory: SAM 2's own choice and memory, no SAMURAI weighing)")
@@ -195,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep uploads and run outputs here (default: a temporary folder, "
                         "removed on exit)")
     add_model_options(u)
+    add_tracker_option(u)
     add_settings_options(u)
     return parser
 
@@ -210,6 +208,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="a SAM, SAM 2.1 or MobileSAM checkpoint file (its tensors say which)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+
+
+def add_tracker_option(p: argparse.ArgumentParser) -> None:
+    """``--tracker box|memory`` (:func:`samvideo.tracker.make_tracker`)."""
+    p.add_argument("--tracker", default="box", choices=("box", "memory"),
+                   help="box (default, every model): the mask's box, Kalman-smoothed, prompts "
+                        "the next frame; memory (SAM 2.1 models): SAM 2.1's video memory of "
+                        "past frames, streamed, with SAMURAI's motion-aware choice")
 
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:

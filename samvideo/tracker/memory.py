@@ -114,8 +114,13 @@ class MemoryTracker:
         steps: SAM 2's video steps (None: :class:`Sam2Steps` on the segmenter's model).
     """
 
-    def __init__(self, segmenter: Any, *, config: MemoryConfig | None = None,
-                 steps: Any = None) -> None:
+    def __init__(
+        self,
+        segmenter: Any,
+        *,
+        config: MemoryConfig | None = None,  # None: SAMURAI's and SAM 2's published values
+        steps: Any = None,  # None: SAM 2's steps on the segmenter's model (tests script them)
+    ) -> None:
         self.segmenter = segmenter
         self.config = config or MemoryConfig()
         if steps is None:
