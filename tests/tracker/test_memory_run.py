@@ -36,6 +36,15 @@ def test_track_memory_from_the_command_line(sam2_checkpoint, tmp_path, capsys):
     lines = [json.loads(x) for x in (out / "tracks.jsonl").read_text().splitlines()]
     assert [(x["frame"], x["object_id"]) for x in lines] == [(0, 1), (0, 2), (1, 1), (1, 2)]
     assert lines[0]["state"] == "prompted"
+    # --no-motion / --no-reprompt switch the memory tracker's SAMURAI parts off
+    code = main(["track", str(CLIP / "video.mp4"), "--box", "23,61,73,99", "--checkpoint",
+                 str(sam2_checkpoint), "--tracker", "memory", "--no-motion", "--no-reprompt",
+                 "--max-frames", "1", "-o", str(tmp_path / "plain"), "--export", "jsonl",
+                 "--quiet", "--set", "memory.max_prompted_frames=2"])
+    assert code == 0, capsys.readouterr().err
+    plain = json.loads((tmp_path / "plain" / "run.json").read_text())["tracker"]
+    assert (plain["motion_aware"], plain["reprompt"], plain["max_prompted_frames"]) == \
+        (False, False, 2)
 
 
 @pytest.mark.parametrize("model", ["grabcut", "tiny_sam"])
