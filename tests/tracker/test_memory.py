@@ -7,8 +7,12 @@ up to the frame before each prompt, the prompt added, on from its frame) give, f
 objects (one added on frame 6) and a correction (frame 12), on every frame:
 
 * the same low-res logits, bit for bit (tolerance 0): the same ``sam2`` modules run the
-  same operations on the same inputs; the memories are stored in bfloat16 as the
-  predictor stores them;
+  same operations on the same inputs, in the same shapes; the memories are stored in
+  bfloat16 as the predictor stores them. Same shapes matters: the memory encoder reads
+  all three candidates upscaled together, then the chosen one, as SAM 2 does, because
+  the CPU's bilinear kernel rounds one channel differently from three (2.4e-7), which
+  the bfloat16 memory turns into one unit in the last place, and the logits drift from
+  the third frame on; a tolerance would hide such a difference, so there is none;
 * the same masks at the frame's size (tolerance 0 pixels): samvideo computes the
   predictor's bilinear resize only around the object, with its own source positions and
   weights (``samvideo.segmenters.upscale``), which can only differ for a logit within
