@@ -99,15 +99,35 @@ def test_the_kalman_box_chooses_what_the_scores_alone_would_not(small_sam2, clip
         assert box_iou(plain[t][0].objects[0].box_xyxy, DISTRACTOR) > 0.8, t
 
 
-def test_lost_while_the_object_score_says_hidden_and_reacquired(small_sam2, clip):
-    """Object score <= 0 on frames 8-11 (SAM 2's occlusion head): ``lost``, no mask, the
-    box coasting with the Kalman filter, and those frames stay out of the memory (their
-    features are kept only as the last frame, SAMURAI's keep_last); positive again from
-    frame 12: tracked again, on the object."""
-    def script(t, labels):
-        return [0.9, 0.6, 0.1], (-3.0 if 8 <= t < 12 else 5.0)
+def occluded(clip: list[np.ndarray]) -> list[np.ndarray]:
+    """The clip with a grey wall (x 25-85) in front of everything on frames 8-11."""
+    frames = [f.copy() for f in clip]
+    for t in range(8, 12):
+        frames[t][:, 25:85] = (128, 128, 128)
+    return frames
 
-    out, tracker, _ = run(small_sam2, clip, MemoryConfig(stable_frames=3), script)
+
+def visible(rgb: np.ndarray, t: int) -> float:
+    """The share of the square's box that shows the square's red on frame ``t``."""
+    x1, y1, x2, y2 = (int(round(v)) for v in square_box(t, **SQUARE))
+    patch = rgb[y1:y2, x1:x2].astype(int)
+    return float(((patch[..., 0] > 150) & (patch[..., 1] < 100)).mean())
+
+
+def test_a_synthetic_occlusion_is_lost_and_reacquired(small_sam2, clip):
+    """A wall hides the square on frames 8-11; the object score is read off each frame
+    (+5 where most of the square shows, else -3: what SAM 2's occlusion head is trained
+    to say). While hidden: ``lost``, no mask, the box coasting with the Kalman filter,
+    and those frames stay out of the memory (their features are kept only as the last
+    frame, SAMURAI's keep_last); visible again from frame 12: tracked, on the object."""
+    frames = occluded(clip)
+    shown = [visible(f, t) for t, f in enumerate(frames)]
+    assert [t for t, v in enumerate(shown) if v < 0.5] == [8, 9, 10, 11]
+
+    def script(t, labels):
+        return [0.9, 0.6, 0.1], (5.0 if shown[t] > 0.5 else -3.0)
+
+    out, tracker, _ = run(small_sam2, frames, MemoryConfig(stable_frames=3), script)
     states = [r.objects[0].state for r, _ in out]
     assert states == ["prompted"] + ["tracking"] * 7 + ["lost"] * 4 + ["tracking"] * 8
     for t in range(8, 12):
