@@ -213,7 +213,6 @@ class MemoryTracker:
     def _prompted(self, p: ObjectPrompt, frame: FrameFeatures) -> tuple[Answer, str]:
         """A user prompt: SAM 2 segments the frame without memory (as its initial
         prompted frames), the answer becomes a prompted frame of the object's memory."""
-        h, w = self.frame_size
         points = np.array([*p.points, *p.neg_points], np.float32).reshape(-1, 2)
         labels = np.array([1] * len(p.points) + [0] * len(p.neg_points), np.int32)
         if p.box is not None:  # SAM 2's box: two corners labelled 2 and 3, first
