@@ -246,3 +246,15 @@ def test_predicted_frames_move_the_mask_and_leave_the_memory(small_sam2, clip):
     after = tracker.state_dict()["objects"][0]["bank"]
     assert [m["step"] for m in after["recent"]] == [m["step"] for m in before["recent"]]
     assert tracker._step == 6
+
+
+def test_bring_your_own_frames_init_then_step(small_sam2, clip):
+    """The box tracker's frame-by-frame API: ``init`` with the prompts, ``step`` on."""
+    tracker = MemoryTracker(small_sam2)
+    first = tracker.init(clip[0], [ObjectPrompt(1, square_box(0, **SQUARE))])
+    results = [tracker.step(rgb) for rgb in clip[1:4]]
+    assert first[1].state == "prompted" and first.frame_index == 0
+    assert [r.frame_index for r in results] == [1, 2, 3]
+    assert tracker.object_ids == [1] and tracker.next_index == 4
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        tracker.step(clip[4].astype(np.float32))
