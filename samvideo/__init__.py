@@ -4,7 +4,7 @@ Data flow (the README's "How it works"): a source (:mod:`samvideo.video`) →
 ``Segmenter.encode`` (:mod:`samvideo.segmenters`) → ``Tracker.step``
 (:mod:`samvideo.tracker`) → the sinks (:mod:`samvideo.export`), through the one frame
 loop (:mod:`samvideo.loop`) that a :class:`samvideo.run.Run` drives. The Python API is
-:func:`samvideo.track` and :class:`samvideo.Tracker`.
+:func:`samvideo.track`, :func:`samvideo.batch` (many clips) and :class:`samvideo.Tracker`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from samvideo.prompts import ObjectPrompt
 from samvideo.results import FrameResult, ObjectResult
 
 __all__ = ["FrameResult", "ObjectPrompt", "ObjectResult", "Tracker", "Tracking", "__version__",
-           "load_model", "track"]
+           "batch", "load_model", "track"]
 
 _LAZY = {"track": "samvideo.api", "Tracking": "samvideo.api", "load_model": "samvideo.segmenters",
-         "Tracker": "samvideo.tracker"}
+         "Tracker": "samvideo.tracker", "batch": "samvideo.api"}
 
 
 def __getattr__(name: str):  # the heavy parts (OpenCV, PyAV, torch) load on first use

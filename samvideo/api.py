@@ -11,14 +11,15 @@
 With ``output="out/"`` the same run also writes the exports (``overlay.mp4``,
 ``masks/``, ``tracks.jsonl``, …) and ``run.json``, exactly as ``samvideo track`` does.
 For frames you bring yourself (a webcam loop, a robot), use :class:`samvideo.Tracker`.
+Many clips at once: :func:`batch` (``samvideo batch``), on this machine or a Ray cluster.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +32,10 @@ from samvideo.segmenters import VIDEO_MEMORY_MODELS, GrabCutConfig, load_model
 from samvideo.segmenters.base import Segmenter
 from samvideo.tracker import TRACKERS, MemoryConfig, TrackerConfig
 from samvideo.video import FrameRange, Position, VideoInfo
+
+if TYPE_CHECKING:  # the batch types load with the batch, not with samvideo.track
+    from samvideo.batching import BatchOptions, BatchProgress, BatchReport
+    from samvideo.stop import Stop
 
 
 def build_prompts(
@@ -205,3 +210,101 @@ def tracker_config_of(tracker: TrackerConfig | MemoryConfig | str | None
         return tracker
     raise ValueError(f"tracker={tracker!r}: give {' or '.join(map(repr, TRACKERS))}, a "
                      "TrackerConfig or a MemoryConfig")
+
+
+def batch_options(
+    output: str | Path,
+    *,
+    engine: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+    cpus_per_clip: float | None = None,
+    gpus_per_clip: float | None = None,
+    retries: int = 2,
+    skip_bad: bool = False,
+    overwrite: bool = False,
+    dataset_exports: str | Sequence[str] = (),
+    model: str = "auto",
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    compile: bool = False,
+    reference: bool = False,
+    exports: str | Sequence[str] = DEFAULT_EXPORTS,
+    max_frames: int | None = None,
+    fps: Fraction | float | None = None,
+    timeout_s: float | None = 30.0,
+    tracker: TrackerConfig | MemoryConfig | str | None = None,
+    grabcut: GrabCutConfig | None = None,
+    annotator: MaskAnnotator | None = None,
+    batch: int | None = None,
+) -> BatchOptions:
+    """The :class:`~samvideo.batching.BatchOptions` of :func:`batch` (``samvideo batch``
+    builds its options here too); the arguments are :func:`batch`'s. ValueError names a
+    bad value, an unknown model or a missing checkpoint."""
+    from samvideo.batching import BatchOptions, ModelSpec
+    from samvideo.segmenters import resolve_model
+
+    if not isinstance(model, str):
+        raise ValueError("batch workers build their own model: give its name (and "
+                         "checkpoint=), not a Segmenter")
+    tracker_config = tracker_config_of(tracker)
+    memory = isinstance(tracker_config, MemoryConfig)
+    name, _ = resolve_model(model, checkpoint, among=VIDEO_MEMORY_MODELS if memory else None)
+    if memory and name != "auto" and name not in VIDEO_MEMORY_MODELS:
+        raise ValueError(f"--tracker memory needs a SAM 2.1 model (--model sam2.1_hiera_* or "
+                         f"a SAM 2.1 --checkpoint): {name} has no video memory; use "
+                         "--tracker box")
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint).expanduser().resolve()  # workers have other cwds
+        if not checkpoint.is_file():
+            raise ValueError(f"checkpoint {str(checkpoint)!r} does not exist")
+    spec = ModelSpec(name=name, checkpoint=None if checkpoint is None else str(checkpoint),
+                     device=device, precision=precision, compile=compile,
+                     reference=reference, grabcut=grabcut)
+    clip = FileOptions(exports=parse_exports(exports), max_frames=max_frames,
+                       fps=None if fps is None else Fraction(fps), timeout_s=timeout_s,
+                       tracker=tracker_config,
+                       annotator=annotator or MaskAnnotator())
+    wanted = [dataset_exports] if isinstance(dataset_exports, str) else list(dataset_exports)
+    return BatchOptions(output=Path(output), engine=engine, ray_address=ray_address,
+                        workers=workers, cpus_per_clip=cpus_per_clip,
+                        gpus_per_clip=gpus_per_clip, retries=retries, skip_bad=skip_bad,
+                        overwrite=overwrite, dataset_exports=tuple(dict.fromkeys(wanted)),
+                        model=spec, clip=clip, encoder_batch=batch)
+
+
+def batch(
+    manifest: str | Path,
+    output: str | Path,
+    *,
+    stop: Stop | None = None,
+    on_progress: Callable[[BatchProgress], Any] | None = None,
+    **options: Any,
+) -> BatchReport:
+    """Track every clip of ``manifest`` (CSV or JSON Lines, one row per clip: see
+    :mod:`samvideo.batching.manifest`) into ``output``, as ``samvideo batch`` does, and
+    return the :class:`~samvideo.batching.BatchReport` (also written to
+    ``output/batch.json``).
+
+    Options (keyword-only, as :func:`batch_options` takes them): ``engine`` ("local": a
+    process pool on this machine; "ray": Ray tasks, on ``ray_address`` or a local
+    cluster started for the run, or the one this process already joined), ``workers``,
+    ``cpus_per_clip``, ``gpus_per_clip``, ``retries`` (2), ``skip_bad``, ``overwrite``
+    (redo complete clips), ``dataset_exports`` ("youtube-vis"), and the track options
+    every clip gets: ``model``, ``checkpoint``, ``device``, ``precision``, ``exports``,
+    ``max_frames``, ``fps``, ``timeout_s``, ``tracker``, ``grabcut``, ``annotator``,
+    ``batch``.
+
+    ``stop`` ends the batch cleanly when set (without it, Ctrl-C in the main thread
+    does); ``on_progress`` gets a :class:`~samvideo.batching.BatchProgress` about four
+    times a second. Running it again skips the clips complete for the same inputs and
+    resumes the interrupted ones. The local engine spawns its workers: a script that
+    calls this needs the ``if __name__ == "__main__":`` guard, as with any
+    multiprocessing. Raises ValueError for a bad manifest row (unless ``skip_bad``) or
+    a bad option, before any clip runs.
+    """
+    from samvideo.batching import run_batch
+
+    return run_batch(manifest, batch_options(output, **options), stop=stop,
+                     on_progress=on_progress)

@@ -43,7 +43,7 @@ from samvideo.resume import (
 from samvideo.segmenters import describe
 from samvideo.segmenters.base import PromptRequest, Segmenter
 from samvideo.stop import Stop
-from samvideo.video import Frame, FrameRange, Skipped, VideoReader, is_stream
+from samvideo.video import Frame, FrameRange, Skipped, VideoReader, is_stream, is_url
 from samvideo.video.frames import FrameStore
 from samvideo.video.live import LiveReader, check_source
 
@@ -192,10 +192,11 @@ class FileSource:
     def _resume_key(self, source: str | Path, segmenter: Segmenter,
                     exports: tuple[str, ...]) -> dict:
         """What must not change between an interrupted run and its ``--resume``."""
-        path, info, options = Path(source), self.info, self.options
+        info, options = self.info, self.options
+        path = None if is_url(source) else Path(source)
         return json.loads(json.dumps({
-            "source": str(path.resolve()),
-            "source_bytes": path.stat().st_size if path.is_file() else None,
+            "source": str(source) if path is None else str(path.resolve()),
+            "source_bytes": path.stat().st_size if path is not None and path.is_file() else None,
             "frame_size": [info.width, info.height],
             "prompts": [prompt_to_json(p) for p in self.prompts],
             "model": getattr(segmenter, "name", type(segmenter).__name__),

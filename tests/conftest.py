@@ -12,11 +12,18 @@
   another architecture or seed (``save_random_checkpoint(path, arch, seed=...)``).
 * ``sample_dir``: the project's ``sample_videos/`` folder.
 * ``shared_data``: ``../shared/data`` (DAVIS clips etc.); the test is skipped without it.
+* ``ray_address``: a real local Ray cluster (2 CPUs) for the whole session, started on
+  first use; its GCS address, for ``samvideo batch --ray-address``.
+* ``long_clip``: a 90-frame synthetic clip, long enough to stop or kill a worker on.
+* ``track_masks``: ``samvideo track``'s masks of the sample clips and the long clip,
+  the reference every batch engine must give.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -80,3 +87,47 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent (DAVIS clips are used for evaluation only)")
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """A local Ray cluster for the session (``ray.init`` here, 2 CPUs): in-process
+    batches use it as it is, command-line ones reach it with ``--ray-address``."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports from a test run
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             object_store_memory=100 * 1024 * 1024, logging_level=logging.ERROR)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory) -> Path:
+    """90 frames at 320x240: long enough to stop or kill a worker half-way."""
+    from tests.helpers import make_frames, write_clip
+
+    path = tmp_path_factory.mktemp("batch-clip") / "long.mp4"
+    return write_clip(path, make_frames(90, velocity=(1.0, 0.5)))
+
+
+@pytest.fixture(scope="session")
+def track_masks(tmp_path_factory, long_clip) -> dict:
+    """``samvideo track``'s masks (``{file name: label map}``) per clip name: the sample
+    clips and ``long``, with the exports the batch tests ask for."""
+    from samvideo.cli import main
+    from tests.helpers import LONG_BOX, SAMPLE_CLIPS, SAMPLES, read_masks
+
+    root = tmp_path_factory.mktemp("track-ref")
+    runs = {clip: [str(SAMPLES / clip / "video.mp4"), "--prompts",
+                   str(SAMPLES / clip / "prompts.json")] for clip in SAMPLE_CLIPS}
+    runs["long"] = [str(long_clip), "--box", ",".join(map(str, LONG_BOX))]
+    masks = {}
+    for name, args in runs.items():
+        out = root / name
+        assert main(["track", *args, "--model", "grabcut", "-o", str(out), "--export",
+                     "video,davis,jsonl", "--quiet"]) == 0
+        masks[name] = read_masks(out)
+    return masks

@@ -1,5 +1,5 @@
 """Small builders shared by tests: synthetic clips written through PyAV, a fake
-segmenter for tracker-logic tests."""
+segmenter for tracker-logic tests, batch manifests of the sample clips."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image
 
 from samvideo.masks import box_iou, box_to_mask, expand_box
 from samvideo.segmenters.base import Candidates, PromptRequest
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_videos"
+SAMPLE_CLIPS = ("moving", "two_objects", "occlusion")
+LONG_BOX = (20, 30, 60, 70)  # the first box of make_frames' square (the long clip)
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-train"
 
 
@@ -125,3 +128,24 @@ class SlowSegmenter:
 
     def predict(self, embedding, requests):
         return self.segmenter.predict(embedding, requests)
+
+
+def manifest_row(clip: str, **extra) -> dict:
+    """A batch manifest row (JSON Lines) for a sample clip, with its prompts file and
+    ground truth."""
+    folder = SAMPLES / clip
+    return {"source": str(folder / "video.mp4"), "prompts": str(folder / "prompts.json"),
+            "ground_truth": str(folder / "masks"), "name": clip, **extra}
+
+
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    """A JSON Lines manifest of ``rows``."""
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def read_masks(folder: Path) -> dict[str, np.ndarray]:
+    """An output folder's ``masks/*.png`` label maps by file name."""
+    return {p.name: np.asarray(Image.open(p)) for p in sorted((folder / "masks").glob("*.png"))}

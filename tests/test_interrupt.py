@@ -130,7 +130,9 @@ def assert_same_outputs(ref: Path, out: Path) -> None:
     assert [p for p, _ in ref_video] == [p for p, _ in out_video]  # same frames, same times
     diff = [np.abs(a.astype(int) - b.astype(int)).mean() for (_, a), (_, b)
             in zip(ref_video, out_video, strict=True)]
-    assert max(diff) < 4.0
+    # each resume starts a keyframe where the reference has predicted frames: a few grey
+    # levels apart (what was drawn is compared exactly above, through masks and records)
+    assert max(diff) < 6.0
     assert not list(out.glob(".*.part")) and not (out / ".resume").exists()
 
 

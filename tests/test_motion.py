@@ -183,3 +183,62 @@ def test_still_part_leaves_small_pieces_alone():
     assert (every & piece_b).sum() > 0.9 * piece_b.sum()
     kept = moved.still_part(prev)
     assert kept is None or not kept.any()
+
+
+def _textured_scene(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A (240, 320, 3) uint8 smooth-noise background and a (30, 30, 3) striped object."""
+    rng = np.random.default_rng(seed)
+    background = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8),
+                                  (0, 0), 3)
+    yy, xx = np.mgrid[0:30, 0:30]
+    stripes = (128 + 100 * np.sin(xx / 2.0) * np.cos(yy / 3.0)).astype(np.uint8)
+    return background, np.stack([stripes, 255 - stripes, stripes // 2], axis=2)
+
+
+def _place(background: np.ndarray, patch: np.ndarray, x: int, y: int):
+    frame = background.copy()
+    frame[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
+    mask = np.zeros(background.shape[:2], bool)
+    mask[y:y + patch.shape[0], x:x + patch.shape[1]] = True
+    return frame, mask
+
+
+def test_match_shift_finds_an_object_that_moved_more_than_its_width():
+    from samvideo.motion import match_shift
+
+    background, patch = _textured_scene()
+    prev, mask = _place(background, patch, 60, 100)
+    now, _ = _place(background, patch, 100, 110)  # 40 px right, 10 down: more than its width
+    dx, dy, score, gain = match_shift(prev, now, mask)
+    assert (dx, dy) == (pytest.approx(40, abs=1), pytest.approx(10, abs=1))
+    assert score > 0.9 and gain > 0.5
+    dx, dy, _, gain = match_shift(prev, prev, mask)  # staying put gains nothing
+    assert (dx, dy, gain) == (0, 0, 0.0)
+
+
+def test_flow_follows_a_jump_only_with_the_global_match_first():
+    from samvideo.motion import FlowConfig, to_gray
+
+    background, patch = _textured_scene()
+    prev, mask = _place(background, patch, 60, 100)
+    now, truth = _place(background, patch, 100, 110)
+    warp = flow_warp(to_gray(prev), to_gray(now), mask, prev_rgb=prev, rgb=now)
+    assert mask_iou(warp.mask, truth) > 0.8
+    local = flow_warp(to_gray(prev), to_gray(now), mask, FlowConfig(match_reach=0.0),
+                      prev_rgb=prev, rgb=now)
+    assert local is None or mask_iou(local.mask, truth) < 0.5
+
+
+@pytest.mark.parametrize("zoom", [1.0, 1.15])
+def test_growth_is_how_much_the_object_spread_out(zoom):
+    from samvideo.motion import to_gray
+
+    background, patch = _textured_scene()
+    big = cv2.resize(patch, (60, 60), interpolation=cv2.INTER_CUBIC)
+    prev, mask = _place(background, big, 120, 80)
+    side = int(round(60 * zoom))
+    grown = cv2.resize(big, (side, side), interpolation=cv2.INTER_CUBIC)
+    off = (side - 60) // 2
+    now, truth = _place(background, grown, 120 - off, 80 - off)
+    warp = flow_warp(to_gray(prev), to_gray(now), mask)
+    assert warp.growth(truth) == pytest.approx(zoom, abs=0.05)

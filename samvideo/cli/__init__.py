@@ -4,8 +4,9 @@ Exit status: 0 done; 2 bad input or usage (one line on stderr, no traceback);
 1 an unexpected failure; 130 interrupted (outputs closed, run.json says so).
 
 Modules: :mod:`~samvideo.cli.parser` (the arguments), :mod:`~samvideo.cli.track`
-(``samvideo track``, file and live), :mod:`~samvideo.cli.commands` (``weights``,
-``eval``, ``ui``), :mod:`~samvideo.cli.progress` (progress bars and the last lines).
+(``samvideo track``, file and live), :mod:`~samvideo.cli.batch` (``samvideo batch``),
+:mod:`~samvideo.cli.commands` (``weights``, ``eval``, ``ui``),
+:mod:`~samvideo.cli.progress` (progress bars and the last lines).
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from samvideo.cli import commands, track
+    from samvideo.cli import batch, commands, track
 
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = build_parser().parse_args(attach_negative_values(argv))
         handler = {"track": track.track, "weights": commands.weights, "eval": commands.evaluate,
-                   "ui": commands.ui}[args.command]
+                   "ui": commands.ui, "batch": batch.batch}[args.command]
         return handler(args)
     except UsageError as exc:
         return fail(str(exc), EXIT_USAGE)

@@ -50,6 +50,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = _parse(text, int, "a whole number")
+    _check(value >= 0, text, "0 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _parse(text, float, "a number")
+    _check(0 < value < float("inf"), text, "a positive number")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _parse(text, float, "a number")
+    _check(0 <= value < float("inf"), text, "a number >= 0")
+    return value
+
+
 def _fraction(text: str) -> Fraction:
     value = _parse(text, Fraction, "a rate like 24 or 30000/1001")
     _check(value > 0, text, "positive")
@@ -75,8 +93,6 @@ def _unit_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from samvideo.annotate import OVERLAY_STYLES
-
     parser = _Parser(prog="samvideo", description="Track objects through a video with SAM.")
     parser.add_argument("--version", action="version", version=f"samvideo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -99,11 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--select", action="store_true",
                    help="draw the boxes / click the points on the first frame in a window")
     add_model_options(t)
-    t.add_argument("--batch", type=_positive_int, default=None,
-                   help="frames per encoder call (default: 4 on CUDA, 1 on CPU)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the SAM encoder")
-    t.add_argument("--reference", action="store_true",
-                   help="SAM exactly as SamPredictor computes it (slower; for checking)")
+    add_run_options(t)
     t.add_argument("-o", "--output", default="samvideo_out", metavar="DIR")
     t.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     t.add_argument("--resume", action="store_true",
@@ -112,15 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint the outputs and the tracker this often, so that a killed "
                         "run (even SIGKILL) is continued by --resume from there (default 10; "
                         "0 = never)")
-    t.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
-                   help="give up when the source delivers no frame for this long "
-                        "(default 30; 0 = wait forever)")
-    t.add_argument("--export", default="video,davis,jsonl",
-                   help="comma list of: video, davis, davis-binary, cutout, jsonl, coco, npz, "
-                        "mots")
-    t.add_argument("--overlay-style", default="all", choices=OVERLAY_STYLES)
-    t.add_argument("--opacity", type=_unit_float, default=0.45, help="mask tint opacity")
-    t.add_argument("--max-frames", type=_positive_int, default=None)
     t.add_argument("--direction", default="forward", choices=("forward", "backward", "both"),
                    help="track forward from the prompts (default), backward from them to the "
                         "first frame, or both (a prompt on frame 40 gives frames 0-39 too)")
@@ -129,14 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "1:30); outputs keep source frame numbers, --box is on this frame")
     t.add_argument("--end", default=None, metavar="FRAME|TIME",
                    help="stop before this source frame number or time")
-    t.add_argument("--fps", type=_fraction, default=None,
-                   help="frame rate of a frames folder (default 24)")
-    add_tracker_option(t)
-    t.add_argument("--no-motion", action="store_true",
-                   help="no Kalman filter: the last mask box is the next prompt (--tracker "
-                        "memory: SAM 2's own choice and memory, no SAMURAI weighing)")
-    t.add_argument("--no-reprompt", action="store_true",
-                   help="never re-prompt with the user's clicks")
     add_settings_options(t)
     t.add_argument("--auto", action="store_true",
                    help="find the objects to track with SAM's segment-everything on the first "
@@ -194,7 +189,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(u)
     add_tracker_option(u)
     add_settings_options(u)
+    _add_batch(sub)
     return parser
+
+
+def _add_batch(sub) -> None:
+    from samvideo.batching import DATASET_EXPORTS, ENGINES
+
+    b = sub.add_parser("batch", help="track every clip of a manifest, on this machine or a "
+                                     "Ray cluster")
+    b.add_argument("manifest", help="a .csv or .jsonl file: one clip per row (source, box / "
+                                    "points / prompts, output, start, end, ground_truth)")
+    b.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="batch.json, the data-set exports, and a folder per clip")
+    b.add_argument("--engine", default="local", choices=ENGINES,
+                   help="local: a process pool on this machine; ray: Ray tasks")
+    b.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="a running Ray cluster (auto, HOST:PORT, ray://HOST:10001); "
+                        "default: a local one started for the run")
+    b.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="clips at once (default: one per core for CPU models, one per GPU)")
+    b.add_argument("--cpus-per-clip", type=_positive_float, default=None, metavar="F",
+                   help="cores (threads) per clip (default: this machine's cores / workers; "
+                        "1 on a running cluster)")
+    b.add_argument("--gpus-per-clip", type=_non_negative_float, default=None, metavar="F",
+                   help="GPUs per clip, 0.5 = two clips a GPU (default: 1 for SAM where "
+                        "there are GPUs, else 0)")
+    b.add_argument("--retries", type=_non_negative_int, default=2, metavar="K",
+                   help="tries after the first for a clip that fails (default 2); each "
+                        "resumes from the clip's last frame where it can")
+    b.add_argument("--skip-bad", action="store_true",
+                   help="run the good rows of a manifest that has bad ones")
+    b.add_argument("--overwrite", action="store_true",
+                   help="redo every clip, even those complete from an earlier run")
+    b.add_argument("--dataset-export", action="append", default=[], choices=DATASET_EXPORTS,
+                   help="also write one file over all clips (youtube-vis: youtube_vis.json)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_options(b)
+    add_run_options(b)
+    add_settings_options(b)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -216,6 +249,34 @@ def add_tracker_option(p: argparse.ArgumentParser) -> None:
                    help="box (default, every model): the mask's box, Kalman-smoothed, prompts "
                         "the next frame; memory (SAM 2.1 models): SAM 2.1's video memory of "
                         "past frames, streamed, with SAMURAI's motion-aware choice")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """How a file is tracked and what is written (``track`` and ``batch``: every clip)."""
+    from samvideo.annotate import OVERLAY_STYLES
+
+    p.add_argument("--batch", type=_positive_int, default=None,
+                   help="frames per encoder call (default: 4 on CUDA, 1 on CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the SAM encoder")
+    p.add_argument("--reference", action="store_true",
+                   help="SAM exactly as SamPredictor computes it (slower; for checking)")
+    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="give up when the source delivers no frame for this long "
+                        "(default 30; 0 = wait forever)")
+    p.add_argument("--export", default="video,davis,jsonl",
+                   help="comma list of: video, davis, davis-binary, cutout, jsonl, coco, npz, "
+                        "mots")
+    p.add_argument("--overlay-style", default="all", choices=OVERLAY_STYLES)
+    p.add_argument("--opacity", type=_unit_float, default=0.45, help="mask tint opacity")
+    p.add_argument("--max-frames", type=_positive_int, default=None)
+    p.add_argument("--fps", type=_fraction, default=None,
+                   help="frame rate of a frames folder (default 24)")
+    add_tracker_option(p)
+    p.add_argument("--no-motion", action="store_true",
+                   help="no Kalman filter: the last mask box is the next prompt (--tracker "
+                        "memory: SAM 2's own choice and memory, no SAMURAI weighing)")
+    p.add_argument("--no-reprompt", action="store_true",
+                   help="never re-prompt with the user's clicks")
 
 
 def add_settings_options(p: argparse.ArgumentParser) -> None:

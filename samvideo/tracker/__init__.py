@@ -6,6 +6,8 @@ module             owns
 ``config``         :class:`TrackerConfig`: every threshold of the box policy, with its reason
 ``box``            :class:`Tracker`: the box prompt carried from frame to frame (the policy)
 ``state``          :class:`~samvideo.tracker.state.TrackedObject`, and the state as plain data
+``search``         lost and found: the search box and the object-coloured blob in it
+``geometry``       clicks relative to a box, an object's extent, a mask's ring and centre
 ``memory_config``  :class:`MemoryConfig`: the memory tracker's settings (SAM 2.1 models)
 ``memory``         :class:`~samvideo.tracker.memory.MemoryTracker`: SAM 2.1's video memory,
                    streamed, with SAMURAI's motion-aware choice (``--tracker memory``)

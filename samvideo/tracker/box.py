@@ -46,12 +46,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from samvideo.masks import (
     anchor_box,
-    back_project,
     box_iou,
     clip_box,
     colour_histogram,
@@ -73,6 +71,15 @@ from samvideo.prompts import ObjectPrompt, prompt_from_json, prompt_to_json
 from samvideo.results import FrameResult, ObjectResult
 from samvideo.segmenters.base import Candidates, PromptRequest, Segmenter
 from samvideo.tracker.config import TrackerConfig
+from samvideo.tracker.geometry import (
+    follow_extent,
+    mask_centre,
+    project_points,
+    relative_points,
+    ring,
+    to_relative,
+)
+from samvideo.tracker.search import find_blob, search_box
 from samvideo.tracker.state import (
     TrackedObject,
     config_dict,
@@ -261,8 +268,8 @@ class Tracker:
         h, w = shape
         predicted = clip_box(o.motion.predict(), w, h)
         if o.lost:
-            search = self._search_box(o, predicted, shape)
-            blob = self._find_blob(o, rgb, search)
+            search = search_box(o, predicted, shape, self.config)
+            blob = find_blob(o, rgb, search, self.config)
             if blob is None:
                 return _Plan(predicted, search, None)
             return _Plan(predicted, clip_box(expand_box(mask_to_box(blob), 0.1), w, h), blob)
@@ -315,48 +322,6 @@ class Tracker:
                              np.zeros(0, np.int32), prior_mask=plan.prior, prior_logits=logits,
                              memory=o.memory, background=plan.background)
 
-    def _search_box(self, o: TrackedObject, predicted: Box, shape) -> Box:
-        """Where to look for a lost object: its last good size, grown with time, around
-        the coasting centre."""
-        cfg = self.config
-        grow = 1 + min(cfg.search_growth * o.lost_for, cfg.max_search_growth)
-        gw, gh = o.good_size if o.good_size[0] > 0 else (predicted[2] - predicted[0],
-                                                          predicted[3] - predicted[1])
-        cx, cy = (predicted[0] + predicted[2]) / 2, (predicted[1] + predicted[3]) / 2
-        half_w, half_h = gw * grow / 2, gh * grow / 2
-        return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), shape[1], shape[0])
-
-    def _find_blob(self, o: TrackedObject, rgb: np.ndarray, search: Box) -> np.ndarray | None:
-        """The object-coloured blob of the search box most likely to be the object: a
-        plausible size (at least ``reacquire_min_area`` of the good area, at most
-        ``max_area_change`` times it), then the largest, then the nearest to the centre.
-        Returns an (H, W) bool mask or None."""
-        cfg = self.config
-        if o.hist_first is None or o.good_area <= 0:
-            return None
-        prob, (x0, y0) = back_project(rgb, search, o.hist_first, o.hist_around)
-        if prob.size == 0:
-            return None
-        prob = cv2.GaussianBlur(prob, (0, 0), 1.5)
-        hot = (prob >= cfg.blob_threshold).astype(np.uint8)
-        n, labels, stats, centroids = cv2.connectedComponentsWithStats(hot, connectivity=8)
-        cx = (search[0] + search[2]) / 2 - x0
-        cy = (search[1] + search[3]) / 2 - y0
-        best, best_key = 0, None
-        for i in range(1, n):
-            ratio = stats[i, cv2.CC_STAT_AREA] / o.good_area
-            if not cfg.reacquire_min_area <= ratio <= cfg.max_area_change:
-                continue
-            dist = float(np.hypot(centroids[i][0] - cx, centroids[i][1] - cy))
-            key = (min(ratio, 1.0), -dist)
-            if best_key is None or key > best_key:
-                best, best_key = i, key
-        if best == 0:
-            return None
-        out = np.zeros(rgb.shape[:2], bool)
-        out[y0:y0 + labels.shape[0], x0:x0 + labels.shape[1]] = labels == best
-        return out
-
     # -- choosing and judging -----------------------------------------------------------
 
     def _prompt_memory(self, p: ObjectPrompt) -> dict:
@@ -370,7 +335,7 @@ class Tracker:
         box: the candidate's box stands for the box the user did not draw)."""
         k = int(np.argmax(cand.scores))
         box = p.box if p.box is not None else (mask_to_box(cand.masks[k]) or p.points_box())
-        rel, labels = _relative_points(p, box)
+        rel, labels = relative_points(p, box)
         self._objects[p.object_id] = TrackedObject(
             p.object_id, make_motion_model(self.config.motion, box, self.config.kalman), rel,
             labels, memory=memory
@@ -444,11 +409,11 @@ class Tracker:
     def _reprompt_request(self, o: TrackedObject, plan: _Plan, shape) -> PromptRequest:
         h, w = shape
         box = plan.box
-        pts, labels = _project_points(o.rel_points, o.rel_labels, box, w, h)
+        pts, labels = project_points(o.rel_points, o.rel_labels, box, w, h)
         if not (labels == 1).any() and o.last_mask is not None and o.last_mask.any():
             # no user click: the centre of the last mask, moved with the box, stands in
-            rel = _to_relative(_mask_centre(o.last_mask), o.last_box)
-            more, _ = _project_points(rel[None], np.ones(1, np.int32), box, w, h)
+            rel = to_relative(mask_centre(o.last_mask), o.last_box)
+            more, _ = project_points(rel[None], np.ones(1, np.int32), box, w, h)
             pts, labels = np.vstack([pts, more]), np.concatenate([labels, [1]]).astype(np.int32)
         return PromptRequest(np.asarray(box, np.float32), pts, labels, memory=o.memory,
                              background=plan.background)
@@ -495,8 +460,8 @@ class Tracker:
         o.extent = box if self.config.extent else None
         o.good_area, o.good_size = float(c.mask.sum()), (box[2] - box[0], box[3] - box[1])
         o.hist_first = o.hist_recent = colour_histogram(rgb, c.mask)
-        ring = _ring(c.mask, box, rgb.shape[:2])
-        o.hist_around = colour_histogram(rgb, ring) if ring.any() else None
+        around = ring(c.mask, box, rgb.shape[:2])
+        o.hist_around = colour_histogram(rgb, around) if around.any() else None
         o.lost_for = o.weak_run = 0
         o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
         return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
@@ -519,7 +484,7 @@ class Tracker:
             o.motion.update(o.full_box)
         if cfg.extent and c.state != "predicted":
             carried = o.extent is not None and plan.flow is not None  # else: re-acquired
-            o.extent = _follow(plan.box if carried else box, box, cfg.extent_shrink)
+            o.extent = follow_extent(plan.box if carried else box, box, cfg.extent_shrink)
         if teach and steady:
             r = cfg.appearance_rate
             o.good_area = 0.8 * o.good_area + 0.2 * area
@@ -607,56 +572,5 @@ class Tracker:
         self._objects = {int(d["object_id"]): object_from_dict(d) for d in state["objects"]}
 
 
-# -- helpers ----------------------------------------------------------------------------
-
-
 def _logit(cand: Candidates, k: int) -> np.ndarray | None:
     return None if cand.logits is None else cand.logits[k : k + 1]
-
-
-def _ring(mask: np.ndarray, box: Box, shape) -> np.ndarray:
-    """The surroundings of a mask: its box grown by half, minus the mask dilated a little."""
-    h, w = shape
-    x1, y1, x2, y2 = (int(v) for v in clip_box(expand_box(box, 0.5, min_pad=8), w, h))
-    ring = np.zeros(shape, bool)
-    ring[y1:y2, x1:x2] = True
-    grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    return ring & ~grown
-
-
-def _to_relative(xy: np.ndarray, box: Box) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    return np.array([(xy[0] - x1) / max(x2 - x1, 1e-6), (xy[1] - y1) / max(y2 - y1, 1e-6)])
-
-
-def _relative_points(p: ObjectPrompt, box: Box) -> tuple[np.ndarray, np.ndarray]:
-    pts = [*p.points, *p.neg_points]
-    labels = np.array([1] * len(p.points) + [0] * len(p.neg_points), np.int32)
-    rel = np.array([_to_relative(np.asarray(q), box) for q in pts], np.float64).reshape(-1, 2)
-    return rel, labels
-
-
-def _project_points(rel: np.ndarray, labels: np.ndarray, box: Box, w: int, h: int):
-    """Re-project box-relative points into ``box``; points that land outside the frame
-    are dropped."""
-    x1, y1, x2, y2 = box
-    pts = np.column_stack([x1 + rel[:, 0] * (x2 - x1), y1 + rel[:, 1] * (y2 - y1)])
-    inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
-    return pts[inside].astype(np.float32).reshape(-1, 2), labels[inside].astype(np.int32)
-
-
-def _follow(extent: Box, box: Box, shrink: float) -> Box:
-    """An object's extent after a mask with ``box``: each edge the mask reaches past is
-    taken at once; the others move towards the mask's by ``shrink`` of the gap (a part
-    gone behind something is kept a while, a part really gone is let go)."""
-    return (min(box[0], extent[0] + shrink * (box[0] - extent[0])),
-            min(box[1], extent[1] + shrink * (box[1] - extent[1])),
-            max(box[2], extent[2] + shrink * (box[2] - extent[2])),
-            max(box[3], extent[3] + shrink * (box[3] - extent[3])))
-
-
-def _mask_centre(mask: np.ndarray) -> np.ndarray:
-    """A point well inside the mask: the maximum of its distance transform."""
-    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return np.array([x + 0.5, y + 0.5])

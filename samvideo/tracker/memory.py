@@ -43,7 +43,7 @@ from samvideo.motion import KalmanBoxFilter
 from samvideo.prompts import ObjectPrompt, prompt_from_json, prompt_to_json
 from samvideo.results import FrameResult, ObjectResult
 from samvideo.segmenters.upscale import upscale_masks
-from samvideo.tracker.box import _project_points, _relative_points, _to_relative
+from samvideo.tracker.geometry import mask_centre, project_points, relative_points, to_relative
 from samvideo.tracker.memory_bank import Memory, MemoryBank
 from samvideo.tracker.memory_config import MemoryConfig
 from samvideo.tracker.sam2_steps import FrameFeatures, Sam2Steps
@@ -227,7 +227,7 @@ class MemoryTracker:
         memory = Memory(self._step, features, self.steps.pointer(decoded, k))
         obj = self._objects.get(p.object_id)
         box = p.points_box()
-        rel, rel_labels = _relative_points(p, box)
+        rel, rel_labels = relative_points(p, box)
         masks = self._masks(decoded.low_res)
         if obj is None:  # a new object; a correction keeps the object's memory, as SAM 2
             cfg = self.config
@@ -311,12 +311,10 @@ class MemoryTracker:
         into it (the centre of the last mask, moved with the box, when the user gave no
         foreground click), as the box tracker re-prompts."""
         h, w = self.frame_size
-        pts, labels = _project_points(o.rel_points, o.rel_labels, box, w, h)
+        pts, labels = project_points(o.rel_points, o.rel_labels, box, w, h)
         if not (labels == 1).any() and o.last_mask is not None and o.last_box is not None:
-            from samvideo.tracker.box import _mask_centre
-
-            rel = _to_relative(_mask_centre(o.last_mask), o.last_box)
-            more, _ = _project_points(rel[None], np.ones(1, np.int32), box, w, h)
+            rel = to_relative(mask_centre(o.last_mask), o.last_box)
+            more, _ = project_points(rel[None], np.ones(1, np.int32), box, w, h)
             pts = np.vstack([pts, more])
             labels = np.concatenate([labels, np.ones(len(more), np.int32)])
         corners = np.asarray(box, np.float32).reshape(2, 2)

@@ -24,6 +24,7 @@ from samvideo.video.info import (
     SourceTimeout,
     VideoInfo,
     is_stream,
+    is_url,
     list_frame_files,
     parse_position,
     probe,
@@ -32,5 +33,5 @@ from samvideo.video.reader import VideoReader
 from samvideo.video.writer import VideoWriter
 
 __all__ = ["IMAGE_SUFFIXES", "Frame", "FrameRange", "Position", "Skipped", "SourceTimeout",
-           "VideoInfo", "VideoReader", "VideoWriter", "is_stream", "list_frame_files",
+           "VideoInfo", "VideoReader", "VideoWriter", "is_stream", "is_url", "list_frame_files",
            "parse_position", "probe"]

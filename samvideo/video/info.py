@@ -98,12 +98,19 @@ def is_stream(path: str | Path) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
 
 
+def is_url(source: str | Path) -> bool:
+    """True for a URL (``https://host/clip.mp4``), which FFmpeg opens itself."""
+    return "://" in str(source)
+
+
 def probe(source: str | Path, *, fps: Fraction | float | None = None) -> VideoInfo:
-    """Describe a video file or a folder of frames without decoding it all.
+    """Describe a video file, a URL of one or a folder of frames without decoding it all.
 
     Raises ValueError naming the source when it is missing, not a readable video, or a
     pipe (which can be read only once: open it with :class:`VideoReader`).
     """
+    if is_url(source):
+        return _probe_file(str(source))
     path = Path(source)
     if not path.exists():
         raise ValueError(f"source {str(source)!r} does not exist")
@@ -115,7 +122,7 @@ def probe(source: str | Path, *, fps: Fraction | float | None = None) -> VideoIn
     return _probe_file(path)
 
 
-def _probe_file(path: Path) -> VideoInfo:
+def _probe_file(path: Path | str) -> VideoInfo:
     try:
         with av.open(str(path)) as container:
             return container_info(container, path)
@@ -126,7 +133,7 @@ def _probe_file(path: Path) -> VideoInfo:
         raise ValueError(f"source {str(path)!r} is not readable: {exc.strerror or exc}") from None
 
 
-def container_info(container: av.container.InputContainer, path: Path) -> VideoInfo:
+def container_info(container: av.container.InputContainer, path: Path | str) -> VideoInfo:
     """The :class:`VideoInfo` of an open container's first video stream."""
     if not container.streams.video:
         raise ValueError(f"source {str(path)!r} is not a video: it holds no video stream")

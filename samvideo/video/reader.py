@@ -24,6 +24,7 @@ from samvideo.video.info import (
     VideoInfo,
     container_info,
     is_stream,
+    is_url,
     list_frame_files,
     probe,
     read_image,
@@ -66,7 +67,7 @@ class VideoReader:
     ) -> None:
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout={timeout!r}: must be a positive number of seconds")
-        self.path = Path(source)
+        self.path = str(source) if is_url(source) else Path(source)
         self.max_frames = max_frames
         self.timeout = timeout
         self.range = frames or FrameRange()
@@ -177,7 +178,7 @@ class VideoReader:
         frames: Iterator[Frame] | None = None
         delivered = 0
         try:
-            if self.path.is_dir():
+            if isinstance(self.path, Path) and self.path.is_dir():
                 frames = self._decode_folder()
             else:
                 frames = self._decode_file(self._open_pipe() if self._pipe else None)

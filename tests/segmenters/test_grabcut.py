@@ -12,7 +12,7 @@ from samvideo.segmenters import (
     Segmenter,
     build_segmenter,
 )
-from samvideo.segmenters.gmm import fit_gmm, gmm_likelihood, posterior
+from samvideo.segmenters.grabcut.gmm import fit_gmm, gmm_likelihood, posterior
 from tests.helpers import make_frames, square_box
 
 SHAPE = (240, 320)

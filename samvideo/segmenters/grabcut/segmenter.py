@@ -1,43 +1,8 @@
-"""GrabCut backend: OpenCV's GrabCut on a downscaled crop around the prompt.
-
-It needs no weights, so it is what every user without a SAM checkpoint gets.
-
-* **Rectangle mode** (a bare box: the user's first frame, a re-prompt, a search while
-  the object is lost): outside the box is background, inside is to be decided. On the
-  object's first frame, a mask that misses the box (a background model learned from a
-  thin margin can explain most of the box) is cut again with a wider margin, and the
-  user's box is taken as tight: rows and columns of it that the cut left empty are
-  pinned to their most object-like pixel and cut again (``tight_box``).
-* **Prior mode** (every tracked frame: the tracker sends the previous mask moved onto
-  this frame by optical flow): the prior's boundary, plus or minus ``band`` /
-  ``reach`` of its size, is left to the cut; deeper inside is sure foreground, further
-  out sure background. Optical flow already puts the mask within a few pixels, so the
-  cut only snaps the boundary to the image and cannot leak into a similar-coloured
-  background (the ground between a bear's legs) nor eat into the object. Only pixels
-  the colour models call object are left to the cut a little further out
-  (``regrow``): a part the mask lost comes back when it is next to the mask.
-* Clicks are discs of sure foreground / background, and pixels the tracker knows are
-  background (``PromptRequest.background``: the part of the prior that moves with the
-  background) are sure background, in both modes.
-
-The colour models (``colour="first+core"``, measured best on DAVIS): the object's
-pixels on its first frame are kept in the request's ``memory``; on every later frame the
-foreground model is fitted to them plus ``core_sample`` pixels of the prior's core
-(deep inside the moved mask, where flow put the object), and the background model to
-this frame's sure background only. A mask that leaked into the background once cannot
-teach the model that the background is the object, and object pixels in the band
-around a prior that lags the object cannot teach the background model the object's
-colours (which made masks shrink frame after frame). The models are fitted without
-randomness (:func:`fit_gmm`): each background model starts from the object's last
-one, each object model from the first frame's. The crop is cut at ``max_side``
-pixels at most and the mask upsampled with its boundary snapped to the frame's edges
-(a guided filter). Every setting is in :class:`GrabCutConfig`.
-"""
+"""The GrabCut segmenter (see :mod:`samvideo.segmenters.grabcut`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -52,114 +17,10 @@ from samvideo.masks import (
     resize_mask,
 )
 from samvideo.segmenters.base import Candidates, PromptRequest
-from samvideo.segmenters.gmm import colour_confidence, fit_gmm, posterior
+from samvideo.segmenters.grabcut.config import MIN_MODEL_PIXELS, GrabCutConfig, GrabCutEmbedding
+from samvideo.segmenters.grabcut.gmm import colour_confidence, fit_gmm, posterior
 
-#: ``colour`` choices: "first+core" (see the module's docstring), "first" (the first
-#: frame's foreground model, frozen), "frame" (both models re-learned on every frame),
-#: "first+frame" (re-learned from this frame's seeds plus the first frame's object
-#: pixels). "first+core" scores best on DAVIS.
-COLOUR_MODES = ("first+core", "first", "frame", "first+frame")
-_MIN_MODEL_PIXELS = 64  # fewer pixels than this do not fit a 5-component GMM well
 _BACKGROUND_SAMPLE = 4096  # background pixels a tracked frame's model is fitted to
-
-
-@dataclass
-class GrabCutEmbedding:
-    """GrabCut's "embedding" is the frame itself: (H, W, 3) uint8 RGB."""
-
-    rgb: np.ndarray
-
-
-@dataclass(frozen=True)
-class GrabCutConfig:
-    """Every setting of the GrabCut backend, with the reason for its default (the
-    ablation figures are in ``docs/tracking.md``, written by ``tools/eval_davis.py``)."""
-
-    max_side: int = 320  # tracked frames' crop is downscaled to this longest side:
-    # GrabCut costs ~1.3 us per pixel per round, and more pixels gain little
-    first_max_side: int = 320  # the object's first cut seeds every later frame: it may
-    # spend more pixels and rounds (once per object)
-    iterations: int = 1  # graph-cut rounds on tracked frames when the models are
-    # re-learned ("frame", "first+frame"): a second round costs 40 % and scores lower
-    first_iterations: int = 4  # rounds of the first cut (rectangle mode)
-    margin: float = 0.1  # rectangle mode: the box grown by this fraction is the crop, its
-    # outside sure background (a user's box is nearly tight)
-    band: float = 0.03  # prior mode: prior pixels deeper than this fraction of the prior
-    # box's mean side are sure foreground...
-    reach: float = 0.03  # ...and pixels further out than this fraction sure background:
-    # flow puts the prior within a few pixels, and a wider band lets the cut leak
-    doubt_below: float = 0.2  # prior mode, frozen colours: sure-foreground seeds whose
-    # colour posterior is under this are left to the cut (flow drags a prior onto an
-    # occluder's edge)
-    min_reach_px: float = 6.0  # ...but the band is at least this many frame pixels wide
-    # outside: room for the flow's error on small objects
-    regrow: float = 0.1  # prior mode: beyond the band, object-coloured sure background
-    # within this fraction of the prior's side is left to the cut, so a part the mask
-    # lost comes back when it is next to the mask (0 = off)
-    regrow_above: float = 0.85  # ...where the colour posterior is at least this: colours
-    # the models are unsure of stay out of reach
-    regrow_in_box: bool = True  # ...and anywhere inside the request's box (the object's
-    # extent): a part lost behind an occluder comes back where it shows again
-    point_radius: float = 0.03  # a click's seed disc radius, as a fraction of the box's
-    # longer side
-    colour: str = "first+core"  # the colour models of later frames (COLOUR_MODES)
-    colour_sample: int = 1024  # first-frame object pixels kept: a 5-component GMM needs
-    # no more
-    core_sample: int = 2048  # "first+core": this frame's prior-core pixels fitted with
-    # them: the object as it looks now weighs twice the first frame
-    min_box_fit: float = 0.5  # first frame: a mask whose box overlaps the user's box less
-    # than this (IoU) missed the object: it is cut again...
-    retry_margin: float = 1.0  # ...with this margin (more background to learn from)
-    tight_box: float = 0.05  # first frame: the user's box is tight, so rows and columns
-    # the cut left empty get their most object-like pixel pinned and the cut runs again
-    # (Lempitsky et al. 2009); lines within this fraction of the box's side from its
-    # edges are exempt (a box drawn a little loose). -1 = off
-    pin_rounds: int = 5  # ...at most this many pin-and-cut rounds (a cut with re-learned
-    # models can empty other lines)
-    pin_min_cover: float = 0.5  # ...only when the plain cut already crosses this fraction
-    # of the lines: a cut that missed the object would pin the background
-    edge_radius: float = 2.0  # the upsampled mask is snapped to the frame's edges by a
-    # guided filter of this radius in crop pixels (0 = plain bilinear)
-    edge_eps: float = 0.01  # the guided filter's regulariser: luma edges (0..1) with
-    # contrast well above its square root steer the boundary
-    extent_scales: tuple[float, ...] = (0.1, 0.2, 0.35, 0.55, 0.8)  # clicks without a box:
-    # squares this share of the frame's shorter side are cut in turn, to find one that
-    # holds the object (one click on DAVIS 2016's first frames: J 0.47, its box 0.77)
-    extent_max_side: int = 160  # ...each cut on a crop this small: they only find the box
-    extent_margin: float = 1.0  # ...with this much background around the square: it is
-    # loose by design, and the background model must explain what is in it
-    extent_edge: float = 0.03  # ...a cut within this share of the square's side of its
-    # edge (where the frame does not end) overflows the square...
-    extent_min_fill: float = 0.04  # ...and one under this share of its area is only the
-    # clicks (the square lies inside the object): both mean a larger square
-
-    def __post_init__(self) -> None:
-        if self.max_side < 16 or self.first_max_side < 16:
-            raise ValueError(f"max_side={self.max_side}, first_max_side="
-                             f"{self.first_max_side}: use at least 16 pixels")
-        if self.colour not in COLOUR_MODES:
-            raise ValueError(f"colour={self.colour!r}: choose one of {', '.join(COLOUR_MODES)}")
-        if self.iterations < 1 or self.first_iterations < 1:
-            raise ValueError(f"iterations={self.iterations}, first_iterations="
-                             f"{self.first_iterations}: need at least 1")
-        if self.colour_sample < _MIN_MODEL_PIXELS or self.core_sample < 0:
-            raise ValueError(f"colour_sample={self.colour_sample}, core_sample="
-                             f"{self.core_sample}: need at least {_MIN_MODEL_PIXELS} and 0 "
-                             "pixels")
-        for name in ("doubt_below", "regrow_above", "pin_min_cover"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be within [0, 1]")
-        for name in ("margin", "band", "reach", "retry_margin", "regrow"):
-            if not 0.0 <= getattr(self, name) <= 2.0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be within [0, 2]")
-        if not self.extent_scales or not all(0 < v <= 1 for v in self.extent_scales) \
-                or self.extent_max_side < 16 or not 0 <= self.extent_edge < 0.5:
-            raise ValueError(f"extent_scales={self.extent_scales!r}, extent_max_side="
-                             f"{self.extent_max_side!r}, extent_edge={self.extent_edge!r}: use "
-                             "shares in (0, 1], at least 16 pixels and an edge in [0, 0.5)")
-        if not (self.tight_box == -1 or 0.0 <= self.tight_box < 0.5) or self.pin_rounds < 0:
-            raise ValueError(f"tight_box={self.tight_box!r}, pin_rounds={self.pin_rounds!r}: "
-                             "use tight_box in [0, 0.5) (-1 = off) and pin_rounds >= 0")
 
 
 class GrabCutSegmenter:
@@ -477,13 +338,13 @@ class GrabCutSegmenter:
         """
         fgd = np.array(first_fgd, np.float64).reshape(1, 65)
         back = _sample_pixels(image, labels == cv2.GC_BGD, _BACKGROUND_SAMPLE)
-        enough = sample is not None and len(back) >= _MIN_MODEL_PIXELS
+        enough = sample is not None and len(back) >= MIN_MODEL_PIXELS
         # too little sure background (or no first-frame pixels): the band joins it
         bgd = fit_gmm(back if enough else image[~_is_foreground(labels)], last_bgd)
         self._doubt_seeds(image, labels, fgd, bgd)
         if self.config.colour == "first+core" and enough:
             core = _sample_pixels(image, labels == cv2.GC_FGD, self.config.core_sample)
-            if len(core) >= _MIN_MODEL_PIXELS:
+            if len(core) >= MIN_MODEL_PIXELS:
                 fgd = fit_gmm(np.vstack([sample, core]), first_fgd)
         return fgd, bgd
 

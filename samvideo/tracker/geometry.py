@@ -1,0 +1,61 @@
+"""Plain geometry the tracking policy uses: clicks relative to a box, an object's
+extent, a mask's surroundings and centre. Boxes are XYXY float pixels."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from samvideo.masks import Box, clip_box, expand_box
+from samvideo.prompts import ObjectPrompt
+
+
+def ring(mask: np.ndarray, box: Box, shape) -> np.ndarray:
+    """The surroundings of a mask: its box grown by half, minus the mask dilated a little."""
+    h, w = shape
+    x1, y1, x2, y2 = (int(v) for v in clip_box(expand_box(box, 0.5, min_pad=8), w, h))
+    ring = np.zeros(shape, bool)
+    ring[y1:y2, x1:x2] = True
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return ring & ~grown
+
+
+def to_relative(xy: np.ndarray, box: Box) -> np.ndarray:
+    """A point (x, y) as fractions of ``box``'s width and height from its top-left corner."""
+    x1, y1, x2, y2 = box
+    return np.array([(xy[0] - x1) / max(x2 - x1, 1e-6), (xy[1] - y1) / max(y2 - y1, 1e-6)])
+
+
+def relative_points(p: ObjectPrompt, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The prompt's clicks relative to ``box`` ((N, 2) float64) and their labels ((N,)
+    int32: 1 foreground, 0 background)."""
+    pts = [*p.points, *p.neg_points]
+    labels = np.array([1] * len(p.points) + [0] * len(p.neg_points), np.int32)
+    rel = np.array([to_relative(np.asarray(q), box) for q in pts], np.float64).reshape(-1, 2)
+    return rel, labels
+
+
+def project_points(rel: np.ndarray, labels: np.ndarray, box: Box, w: int, h: int):
+    """Re-project box-relative points into ``box``; points that land outside the frame
+    are dropped."""
+    x1, y1, x2, y2 = box
+    pts = np.column_stack([x1 + rel[:, 0] * (x2 - x1), y1 + rel[:, 1] * (y2 - y1)])
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+    return pts[inside].astype(np.float32).reshape(-1, 2), labels[inside].astype(np.int32)
+
+
+def follow_extent(extent: Box, box: Box, shrink: float) -> Box:
+    """An object's extent after a mask with ``box``: each edge the mask reaches past is
+    taken at once; the others move towards the mask's by ``shrink`` of the gap (a part
+    gone behind something is kept a while, a part really gone is let go)."""
+    return (min(box[0], extent[0] + shrink * (box[0] - extent[0])),
+            min(box[1], extent[1] + shrink * (box[1] - extent[1])),
+            max(box[2], extent[2] + shrink * (box[2] - extent[2])),
+            max(box[3], extent[3] + shrink * (box[3] - extent[3])))
+
+
+def mask_centre(mask: np.ndarray) -> np.ndarray:
+    """A point well inside the mask: the maximum of its distance transform."""
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return np.array([x + 0.5, y + 0.5])
