@@ -166,3 +166,25 @@ def test_model_auto_takes_a_cached_sam2_model_for_the_memory_tracker(tmp_path, m
     (tmp_path / CHECKPOINTS["sam2.1_hiera_small"].filename).write_bytes(b"x")
     name, reason = resolve_model("auto", None, device="cpu", among=VIDEO_MEMORY_MODELS)
     assert name == "sam2.1_hiera_small" and "fastest cached model" in reason
+
+
+def test_samvideo_batch_runs_every_clip_with_the_memory_tracker(sam2_checkpoint, tmp_path,
+                                                                capsys):
+    """``samvideo batch --tracker memory``: the clip's run (a worker process) records the
+    memory tracker; a model without a video memory is refused before any clip starts."""
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("name,source,box\n"
+                        f'two,{CLIP / "video.mp4"},"23,61,73,99"\n')
+    out = tmp_path / "out"
+    code = main(["batch", str(manifest), "-o", str(out), "--checkpoint", str(sam2_checkpoint),
+                 "--tracker", "memory", "--max-frames", "2", "--export", "jsonl",
+                 "--workers", "1", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((out / "two" / "run.json").read_text())
+    assert record["status"] == "complete" and record["tracker_name"] == "memory"
+    capsys.readouterr()
+    assert main(["batch", str(manifest), "-o", str(tmp_path / "no"), "--model", "grabcut",
+                 "--tracker", "memory", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--tracker memory needs a SAM 2.1 model" in err, err
+    assert not (tmp_path / "no").exists()
