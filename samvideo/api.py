@@ -28,9 +28,9 @@ from samvideo.export import DEFAULT_EXPORTS, parse_exports
 from samvideo.prompts import ObjectPrompt, prompt_to_json
 from samvideo.results import FrameResult
 from samvideo.run import FileOptions, Run, RunSummary
-from samvideo.segmenters import GrabCutConfig, load_model
+from samvideo.segmenters import VIDEO_MEMORY_MODELS, GrabCutConfig, load_model
 from samvideo.segmenters.base import Segmenter
-from samvideo.tracker import TrackerConfig
+from samvideo.tracker import TRACKERS, MemoryConfig, TrackerConfig
 from samvideo.video import FrameRange, Position, VideoInfo
 
 if TYPE_CHECKING:  # the batch types load with the batch, not with samvideo.track
@@ -137,7 +137,7 @@ def track(
     end: str | Position | None = None,
     max_frames: int | None = None,
     fps: Fraction | float | None = None,
-    tracker: TrackerConfig | None = None,
+    tracker: TrackerConfig | MemoryConfig | str | None = None,
     grabcut: GrabCutConfig | None = None,
     annotator: MaskAnnotator | None = None,
     batch: int = 1,
@@ -161,8 +161,11 @@ def track(
             time (``"2.5s"``, ``2.5``) — results keep source frame numbers; boxes are
             on the first frame tracked.
         max_frames: stop after this many frames.
-        tracker, grabcut: the tracking policy's and the GrabCut backend's settings
-            (:class:`TrackerConfig`, :class:`GrabCutConfig`; None: the defaults).
+        tracker: the tracker, by name (``"box"``, the default; ``"memory"``: SAM 2.1's
+            video memory, SAM 2.1 models only) or by its settings (a
+            :class:`TrackerConfig` is the box tracker, a :class:`MemoryConfig` the memory
+            tracker; None: the box tracker's defaults).
+        grabcut: the GrabCut backend's settings (:class:`GrabCutConfig`; None: defaults).
         direction: ``"forward"``, ``"backward"`` (from the prompts back to the first
             frame) or ``"both"`` (a prompt on frame 40 gives frames 0-39 too); results
             come in source order either way.
@@ -175,13 +178,15 @@ def track(
     source = "/dev/stdin" if str(source) == "-" else source
     part = FrameRange.parse(start, end)
     exports = parse_exports(exports)
+    tracker_config = tracker_config_of(tracker)
+    among = VIDEO_MEMORY_MODELS if isinstance(tracker_config, MemoryConfig) else None
     segmenter, reason = load_model(model, checkpoint=checkpoint, device=device,
-                                   precision=precision, grabcut=grabcut)
+                                   precision=precision, grabcut=grabcut, among=among)
     options = FileOptions(
         output=None if output is None else Path(output), exports=exports,
         overwrite=overwrite, max_frames=max_frames, batch=batch, start=part.start,
         end=part.end, fps=None if fps is None else Fraction(fps),
-        annotator=annotator or MaskAnnotator(), tracker=tracker or TrackerConfig(),
+        annotator=annotator or MaskAnnotator(), tracker=tracker_config,
         direction=direction, inputs={"api": "samvideo.track", "source": str(source),
                 "prompts": [prompt_to_json(p) for p in prompts], "model": str(model)},
     )
@@ -191,6 +196,20 @@ def track(
             raise ValueError(f"output folder {str(out)!r} is not empty: pass "
                              "overwrite=True or another folder")
     return Tracking(Run(source, prompts, segmenter, options), reason)
+
+
+def tracker_config_of(tracker: TrackerConfig | MemoryConfig | str | None
+                      ) -> TrackerConfig | MemoryConfig:
+    """``track(tracker=...)``: a name (``"box"`` / ``"memory"``: that tracker's defaults)
+    or a config, as a config; ValueError for anything else."""
+    if tracker is None or tracker == "box":
+        return TrackerConfig()
+    if tracker == "memory":
+        return MemoryConfig()
+    if isinstance(tracker, TrackerConfig | MemoryConfig):
+        return tracker
+    raise ValueError(f"tracker={tracker!r}: give {' or '.join(map(repr, TRACKERS))}, a "
+                     "TrackerConfig or a MemoryConfig")
 
 
 def batch_options(
@@ -215,7 +234,7 @@ def batch_options(
     max_frames: int | None = None,
     fps: Fraction | float | None = None,
     timeout_s: float | None = 30.0,
-    tracker: TrackerConfig | None = None,
+    tracker: TrackerConfig | MemoryConfig | str | None = None,
     grabcut: GrabCutConfig | None = None,
     annotator: MaskAnnotator | None = None,
     batch: int | None = None,
@@ -229,7 +248,13 @@ def batch_options(
     if not isinstance(model, str):
         raise ValueError("batch workers build their own model: give its name (and "
                          "checkpoint=), not a Segmenter")
-    name, _ = resolve_model(model, checkpoint)
+    tracker_config = tracker_config_of(tracker)
+    memory = isinstance(tracker_config, MemoryConfig)
+    name, _ = resolve_model(model, checkpoint, among=VIDEO_MEMORY_MODELS if memory else None)
+    if memory and name != "auto" and name not in VIDEO_MEMORY_MODELS:
+        raise ValueError(f"--tracker memory needs a SAM 2.1 model (--model sam2.1_hiera_* or "
+                         f"a SAM 2.1 --checkpoint): {name} has no video memory; use "
+                         "--tracker box")
     if checkpoint is not None:
         checkpoint = Path(checkpoint).expanduser().resolve()  # workers have other cwds
         if not checkpoint.is_file():
@@ -239,7 +264,8 @@ def batch_options(
                      reference=reference, grabcut=grabcut)
     clip = FileOptions(exports=parse_exports(exports), max_frames=max_frames,
                        fps=None if fps is None else Fraction(fps), timeout_s=timeout_s,
-                       tracker=tracker or TrackerConfig(), annotator=annotator or MaskAnnotator())
+                       tracker=tracker_config,
+                       annotator=annotator or MaskAnnotator())
     wanted = [dataset_exports] if isinstance(dataset_exports, str) else list(dataset_exports)
     return BatchOptions(output=Path(output), engine=engine, ray_address=ray_address,
                         workers=workers, cpus_per_clip=cpus_per_clip,

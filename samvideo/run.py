@@ -55,7 +55,14 @@ from samvideo.segmenters import describe
 from samvideo.segmenters.base import Segmenter
 from samvideo.sources import FileSource, LiveSource, discard, prepare_output, remove_partial
 from samvideo.stop import Stop
-from samvideo.tracker import Tracker, TrackerConfig
+from samvideo.tracker import (
+    MemoryConfig,
+    Tracker,
+    TrackerConfig,
+    check_tracker,
+    make_tracker,
+    tracker_name,
+)
 from samvideo.video import Position, Skipped, SourceTimeout
 from samvideo.video.live import LiveReader
 
@@ -70,7 +77,9 @@ class RunOptions:
     max_frames: int | None = None  # stop after this many frames
     timeout_s: float | None = 30.0  # no frame for this long: the source stalled (None: wait)
     annotator: MaskAnnotator = field(default_factory=MaskAnnotator)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    #: the tracker and its settings: a TrackerConfig is the box tracker (every model), a
+    #: MemoryConfig SAM 2.1's memory tracker (samvideo.tracker.make_tracker)
+    tracker: TrackerConfig | MemoryConfig = field(default_factory=TrackerConfig)
     inputs: dict = field(default_factory=dict)  # what the user asked, for run.json
 
 
@@ -167,6 +176,11 @@ class Run:
         inbox: PromptInbox | None = None,  # live re-selections from a program (a UI)
     ) -> None:
         self.segmenter, self.options = segmenter, options
+        check_tracker(segmenter, options.tracker)
+        if isinstance(options.tracker, MemoryConfig) and \
+                getattr(options, "direction", "forward") != "forward":
+            raise ValueError(f"--direction {options.direction} runs the box tracker backwards: "
+                             "--tracker memory tracks forward only")
         self.stop = stop if stop is not None else Stop()
         self.exports = parse_exports(options.exports)
         self.timings = Timings()
@@ -228,7 +242,7 @@ class Run:
 
     def _track(self) -> Iterator[FrameResult]:
         source, previous = self.source, self.source.previous
-        tracker = Tracker(self.segmenter, config=self.options.tracker)
+        tracker = make_tracker(self.segmenter, self.options.tracker)
         after = None
         if previous is not None:
             tracker.load_state_dict(previous.tracker_state)
@@ -430,6 +444,7 @@ class Run:
             "model": {"name": getattr(self.segmenter, "name", type(self.segmenter).__name__),
                       **describe(self.segmenter)},
             "tracker": settings(options.tracker),
+            "tracker_name": tracker_name(options.tracker),
             "exports": list(self.exports),
             "outputs": [p.name for p in summary.outputs],
             "notes": summary.notes,

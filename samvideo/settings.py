@@ -8,7 +8,8 @@ only changes them by name, for the command line::
     --config settings.json        # {"tracker": {"lost_after": 8}, "grabcut": {...}}
 
 Sections: ``tracker`` (:class:`~samvideo.tracker.TrackerConfig`, with its nested
-``kalman``, ``flow``, ``still`` and ``postprocess``) and ``grabcut``
+``kalman``, ``flow``, ``still`` and ``postprocess``), ``memory`` (the memory tracker's
+:class:`~samvideo.tracker.MemoryConfig`, ``--tracker memory``) and ``grabcut``
 (:class:`~samvideo.segmenters.grabcut.GrabCutConfig`). A value is read as JSON (``8``,
 ``0.5``, ``true``, ``null``), else taken as text. Both configs are written to
 ``run.json`` and are part of what ``--resume`` checks.
@@ -25,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from samvideo.segmenters.grabcut import GrabCutConfig
-from samvideo.tracker import TrackerConfig
+from samvideo.tracker import MemoryConfig, TrackerConfig
 
 #: the sections a setting's name starts with, and the config each holds
-SECTIONS = {"tracker": TrackerConfig, "grabcut": GrabCutConfig}
+SECTIONS = {"tracker": TrackerConfig, "memory": MemoryConfig, "grabcut": GrabCutConfig}
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -54,9 +54,10 @@ def batch_options(args) -> Any:
     :func:`samvideo.api.batch_options` (the ``track`` options become every clip's)."""
     from samvideo.annotate import MaskAnnotator
     from samvideo.api import batch_options as build
-    from samvideo.segmenters import resolve_model
+    from samvideo.segmenters import VIDEO_MEMORY_MODELS, resolve_model
 
     configs = configs_from(args)
+    memory = args.tracker == "memory"
     options = build(
         args.output, engine=args.engine, ray_address=args.ray_address, workers=args.workers,
         cpus_per_clip=args.cpus_per_clip, gpus_per_clip=args.gpus_per_clip,
@@ -64,11 +65,13 @@ def batch_options(args) -> Any:
         dataset_exports=args.dataset_export, model=args.model, checkpoint=args.checkpoint,
         device=args.device, precision=args.precision, compile=args.compile,
         reference=args.reference, exports=args.export, max_frames=args.max_frames,
-        fps=args.fps, timeout_s=args.timeout, tracker=configs["tracker"],
+        fps=args.fps, timeout_s=args.timeout, tracker=configs["memory" if memory else "tracker"],
         grabcut=configs["grabcut"], batch=args.batch,
         annotator=MaskAnnotator(style=args.overlay_style, opacity=args.opacity))
     if args.model == "auto":
-        print(f"samvideo: {resolve_model(args.model, args.checkpoint)[1]}", file=sys.stderr)
+        among = VIDEO_MEMORY_MODELS if memory else None
+        print(f"samvideo: {resolve_model(args.model, args.checkpoint, among=among)[1]}",
+              file=sys.stderr)
     return options
 
 

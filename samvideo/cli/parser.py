@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep uploads and run outputs here (default: a temporary folder, "
                         "removed on exit)")
     add_model_options(u)
+    add_tracker_option(u)
     add_settings_options(u)
     _add_batch(sub)
     return parser
@@ -242,6 +243,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
 
 
+def add_tracker_option(p: argparse.ArgumentParser) -> None:
+    """``--tracker box|memory`` (:func:`samvideo.tracker.make_tracker`)."""
+    p.add_argument("--tracker", default="box", choices=("box", "memory"),
+                   help="box (default, every model): the mask's box, Kalman-smoothed, prompts "
+                        "the next frame; memory (SAM 2.1 models): SAM 2.1's video memory of "
+                        "past frames, streamed, with SAMURAI's motion-aware choice")
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """How a file is tracked and what is written (``track`` and ``batch``: every clip)."""
     from samvideo.annotate import OVERLAY_STYLES
@@ -262,8 +271,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=_positive_int, default=None)
     p.add_argument("--fps", type=_fraction, default=None,
                    help="frame rate of a frames folder (default 24)")
+    add_tracker_option(p)
     p.add_argument("--no-motion", action="store_true",
-                   help="no Kalman filter: the last mask box is the next prompt")
+                   help="no Kalman filter: the last mask box is the next prompt (--tracker "
+                        "memory: SAM 2's own choice and memory, no SAMURAI weighing)")
     p.add_argument("--no-reprompt", action="store_true",
                    help="never re-prompt with the user's clicks")
 

@@ -188,10 +188,17 @@ def load_segmenter(args) -> tuple[Any, Any, str | None]:
     and the tracker's settings from ``--config`` / ``--set`` / ``--no-motion`` /
     ``--no-reprompt``, and, for ``--model auto``, the line saying which model it chose
     (the caller says it once the input is known to be good)."""
-    from samvideo.segmenters import load_model, resolve_model
+    from samvideo.segmenters import VIDEO_MEMORY_MODELS, load_model, resolve_model
 
     configs = configs_from(args)
-    name, _ = resolve_model(args.model, args.checkpoint, device=args.device)
+    memory = getattr(args, "tracker", "box") == "memory"
+    among = VIDEO_MEMORY_MODELS if memory else None  # --model auto: one with a memory
+    name, _ = resolve_model(args.model, args.checkpoint, device=args.device, among=among)
+    if memory and name != "auto" and name not in VIDEO_MEMORY_MODELS:
+        # before the model loads (seconds): the same line the tracker would give
+        raise ValueError(f"--tracker memory needs a SAM 2.1 model (--model sam2.1_hiera_* or "
+                         f"a SAM 2.1 --checkpoint): {name} has no video memory; use "
+                         "--tracker box")
     if getattr(args, "auto", False) and name == "grabcut":
         raise ValueError("--auto needs a SAM or MobileSAM model (--model vit_b|vit_l|vit_h|"
                          "mobile_sam or --checkpoint PATH): GrabCut cannot segment everything; "
@@ -199,8 +206,13 @@ def load_segmenter(args) -> tuple[Any, Any, str | None]:
     segmenter, reason = load_model(
         args.model, checkpoint=args.checkpoint, device=args.device, precision=args.precision,
         compile=getattr(args, "compile", False), reference=getattr(args, "reference", False),
-        grabcut=configs["grabcut"])
-    return segmenter, configs["tracker"], reason if args.model == "auto" else None
+        grabcut=configs["grabcut"], among=among)
+    if memory:
+        from samvideo.tracker import check_tracker
+
+        check_tracker(segmenter, configs["memory"])
+    return (segmenter, configs["memory" if memory else "tracker"],
+            reason if args.model == "auto" else None)
 
 
 def configs_from(args) -> dict[str, Any]:
@@ -210,10 +222,12 @@ def configs_from(args) -> dict[str, Any]:
 
     assignments = settings.read_file(args.config) if args.config else {}
     assignments.update(settings.parse_assignment(a) for a in args.settings)
+    memory = getattr(args, "tracker", "box") == "memory"
     if getattr(args, "no_motion", False):
-        assignments["tracker.motion"] = "none"
+        assignments.update({"memory.motion_aware": False} if memory else
+                           {"tracker.motion": "none"})
     if getattr(args, "no_reprompt", False):
-        assignments["tracker.reprompt"] = False
+        assignments["memory.reprompt" if memory else "tracker.reprompt"] = False
     return settings.build(assignments)
 
 

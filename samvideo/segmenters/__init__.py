@@ -9,7 +9,7 @@ user may give to ``--model`` are :data:`MODEL_NAMES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from samvideo.segmenters.grabcut import GrabCutConfig, GrabCutSegmenter
 MODEL_NAMES = ("auto", "vit_h", "vit_l", "vit_b", "sam2.1_hiera_tiny", "sam2.1_hiera_small",
                "sam2.1_hiera_base_plus", "sam2.1_hiera_large", "mobile_sam", "grabcut")
 SAM_MODELS = ("vit_h", "vit_l", "vit_b")
+#: the models with a video memory (``--tracker memory``)
+VIDEO_MEMORY_MODELS = tuple(n for n in MODEL_NAMES if n.startswith("sam2.1_"))
 
 
 def _build_grabcut(config: GrabCutConfig | None = None, **ignored: Any) -> Segmenter:
@@ -80,15 +82,17 @@ SEGMENTER_REGISTRY: dict[str, Callable[..., Segmenter]] = {
 }
 
 
-def resolve_model(model: str, checkpoint: str | Path | None, *,
-                  device: str = "auto") -> tuple[str, str]:
+def resolve_model(model: str, checkpoint: str | Path | None, *, device: str = "auto",
+                  among: Sequence[str] | None = None,  # auto picks only these (None: any)
+                  ) -> tuple[str, str]:
     """Turn ``--model`` / ``--checkpoint`` into a concrete backend name.
 
     Returns ``(model, reason)``: ``auto`` with a checkpoint stays ``auto`` (the family is
     read from the file when it loads); ``auto`` without one becomes the best cached
     official checkpoint for ``device`` (on a CPU the fastest, :data:`families.CPU_ORDER`;
     on a GPU the most accurate, :data:`families.GPU_ORDER`), else ``grabcut``. ``reason``
-    says which and why.
+    says which and why. With ``among`` (``--tracker memory``: :data:`VIDEO_MEMORY_MODELS`)
+    ``auto`` picks among those only, and ValueError says so when none is cached.
     """
     if model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODEL_NAMES)}")
@@ -101,7 +105,13 @@ def resolve_model(model: str, checkpoint: str | Path | None, *,
     from samvideo import weights
 
     gpu = _wants_gpu(device)
-    best = weights.best_cached(order=families.GPU_ORDER if gpu else families.CPU_ORDER)
+    order = families.GPU_ORDER if gpu else families.CPU_ORDER
+    if among is not None:
+        order = tuple(n for n in order if n in among)
+    best = weights.best_cached(order=order)
+    if best is None and among is not None:
+        raise ValueError(f"--model auto: none of {', '.join(among)} is in the cache ('samvideo "
+                         f"weights download {among[0]}', or give --checkpoint PATH)")
     if best is None:
         return "grabcut", (
             "no checkpoint in the cache: using GrabCut ('samvideo weights download "
@@ -149,13 +159,14 @@ def load_model(
     compile: bool = False,  # torch.compile the image encoder: costs minutes up front
     reference: bool = False,  # the model's own predictor, unchanged (for checking)
     grabcut: GrabCutConfig | None = None,  # GrabCut's settings (None: the defaults)
+    among: Sequence[str] | None = None,  # "auto" picks only these (resolve_model); None: any
 ) -> tuple[Segmenter, str]:
     """A segmenter by ``--model`` name (or the given one, as it is) and a line saying
     which it is and why (``"auto"``: the best cached checkpoint, else GrabCut).
     ValueError names a bad name, a missing checkpoint or a file that is not a model."""
     if not isinstance(model, str):
         return model, f"model {getattr(model, 'name', type(model).__name__)}"
-    name, reason = resolve_model(model, checkpoint, device=device)
+    name, reason = resolve_model(model, checkpoint, device=device, among=among)
     options: dict[str, Any] = {"config": grabcut} if name == "grabcut" else {
         "device": device, "precision": precision, "compile": compile, "reference": reference}
     segmenter = build_segmenter(name, checkpoint=checkpoint, **options)
@@ -179,6 +190,7 @@ def describe(segmenter: Segmenter) -> dict[str, Any]:
 
 __all__ = [
     "MODEL_NAMES",
+    "VIDEO_MEMORY_MODELS",
     "Candidates",
     "GrabCutConfig",
     "GrabCutSegmenter",

@@ -44,7 +44,7 @@ from samvideo.prompts import (
 from samvideo.results import FrameResult, ObjectResult
 from samvideo.run import FileOptions, Run
 from samvideo.segmenters.base import Segmenter
-from samvideo.tracker import Tracker, TrackerConfig
+from samvideo.tracker import MemoryConfig, TrackerConfig, make_tracker
 from samvideo.ui.errors import about_file
 from samvideo.ui.render import jpeg, labels_png, mask_layer_png
 from samvideo.ui.runs import DOWNLOADS, UI_EXPORTS, RunRecord, TrackJob, zip_folder
@@ -72,7 +72,8 @@ class UiConfig:
         workdir: where uploads and run outputs go.
         max_upload_bytes: uploads larger than this are refused.
         exports: the formats every run writes (``davis`` and ``jsonl`` are added).
-        tracker: the tracking policy, as ``samvideo track`` builds it by default.
+        tracker: the tracker and its settings, as ``samvideo track`` builds them (a
+            :class:`MemoryConfig`: ``samvideo ui --tracker memory``, SAM 2.1's memory).
         annotator: how overlays are drawn.
         batch: frames per encoder call.
         warning: what the page warns of from the start (``--model auto`` fell back to
@@ -83,7 +84,7 @@ class UiConfig:
     workdir: Path
     max_upload_bytes: int = 500 * 1024 * 1024
     exports: tuple[str, ...] = UI_EXPORTS
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    tracker: TrackerConfig | MemoryConfig = field(default_factory=TrackerConfig)
     annotator: MaskAnnotator = field(default_factory=MaskAnnotator)
     batch: int = 1
     warning: str | None = None
@@ -255,7 +256,7 @@ class UiState:
             prompts, _ = check_prompts(prompts, info)
         t0 = time.perf_counter()
         here = Frame(frame, video.store.times[frame], frame, rgb)
-        tracker = Tracker(self.segmenter, config=self.config.tracker)
+        tracker = make_tracker(self.segmenter, self.config.tracker)
         with self._preview_lock:  # one preview at a time: the segmenter is shared
             (result,) = frame_loop(EveryFrame([here], batch=1), tracker, PromptFeed(prompts),
                                    encode=lambda frames: [self._embed(video, frames[0])])

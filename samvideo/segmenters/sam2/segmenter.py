@@ -56,11 +56,19 @@ class Sam2Embedding:
             (32, 256, 256) and (64, 128, 128) float32 (already through its ``conv_s0`` /
             ``conv_s1``).
         original_size: (H, W) of the frame.
+        vision_features: (256, 64, 64) float32, the lowest-resolution features as the
+            encoder gave them (no ``no_mem_embed``): what SAM 2's memory attention and
+            memory encoder read (``current_vision_feats[-1]`` in ``SAM2Base``); None on
+            the reference path, whose predictor does not keep them.
+
+    The grids are those of a 1024-pixel input; an ``image_size`` of S gives S / 16 (and
+    S / 4, S / 8 for the high-resolution maps).
     """
 
     image_embed: torch.Tensor
     high_res: tuple[torch.Tensor, torch.Tensor]
     original_size: tuple[int, int]
+    vision_features: torch.Tensor | None = None
 
 
 class Sam2Segmenter:
@@ -74,6 +82,8 @@ class Sam2Segmenter:
             its weights, fp16 runs it under autocast; decoder and embeddings stay fp32.
         reference: run Meta's ``SAM2ImagePredictor`` unchanged (bit-identical, slower).
         compile: ``torch.compile`` the image encoder (static shapes: one size of frame).
+        image_size: side of the encoder's square input (None: the config's 1024); smaller
+            is faster and coarser (tests and benchmarks run small random models with it).
 
     Attributes:
         name: ``"sam2.1:hiera_tiny"`` and so on.
@@ -97,13 +107,20 @@ class Sam2Segmenter:
         compile: bool = False,  # costs minutes up front for little gain on a CPU
         sync_timing: bool = False,  # a CUDA sync per stage costs overlap; only benchmarks want it
         state: dict[str, torch.Tensor] | None = None,  # the file's tensors, when already read
+        image_size: int | None = None,  # None: 1024, what SAM 2.1 was trained at
     ) -> None:
         device_ = resolve_device(device)
         if reference and precision not in ("auto", "fp32"):
             raise ValueError(f"precision {precision!r} does not apply: reference=True runs fp32")
+        if reference and image_size not in (None, 1024):
+            # SAM2ImagePredictor's feature sizes are those of a 1024-pixel input
+            raise ValueError(f"image_size={image_size!r} does not apply: reference=True "
+                             "runs SAM2ImagePredictor at 1024")
         self.dtype = torch.float32 if reference else resolve_precision(precision, device_)
         self.precision = {v: k for k, v in DTYPES.items()}[self.dtype]
-        self.model, self.arch = load_sam2(checkpoint, model=model, device=device_, state=state)
+        self.model, self.arch = load_sam2(checkpoint, model=model, device=device_, state=state,
+                                          image_size=image_size)
+        self.image_size = int(self.model.image_size)
         self.device = device_
         self.reference = reference
         self.name = "sam2.1:" + self.arch.name.removeprefix("sam2.1_")
@@ -154,18 +171,19 @@ class Sam2Segmenter:
             t2 = self._clock()
         self.stage_seconds["preprocess"] += t1 - t0
         self.stage_seconds["encoder"] += t2 - t1
-        return [Sam2Embedding(embed[i].clone(), (s0[i].clone(), s1[i].clone()), size)
-                for i in range(len(frames))]
+        return [Sam2Embedding(embed[i].clone(), (s0[i].clone(), s1[i].clone()), size,
+                              fpn[-1][i].clone()) for i in range(len(frames))]
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
-        """Frames → the encoder's input on the device: (B, 3, 1024, 1024) float32, the
-        frames scaled to [0, 1], resized (bilinear, antialias, aspect not kept) and
-        normalised with ImageNet's mean / std, as ``SAM2Transforms`` does."""
+        """Frames → the encoder's input on the device: (B, 3, S, S) float32 (S: 1024 unless
+        ``image_size`` says otherwise), the frames scaled to [0, 1], resized (bilinear,
+        antialias, aspect not kept) and normalised with ImageNet's mean / std, as
+        ``SAM2Transforms`` does."""
         stacked = torch.from_numpy(np.stack(frames))
         if self.device.type == "cuda":
             stacked = stacked.pin_memory()
         x = stacked.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
-        side = self.arch.img_size
+        side = self.image_size
         x = F.interpolate(x.contiguous(), (side, side), mode="bilinear", align_corners=False,
                           antialias=True)
         return ((x - self._mean) / self._std).contiguous()
@@ -255,7 +273,7 @@ class Sam2Segmenter:
     def _dense_embeddings(self, requests: Sequence[PromptRequest]) -> torch.Tensor:
         """(B, 256, 64, 64): the prior logits through the mask downscaler, else no-mask."""
         encoder = self.model.sam_prompt_encoder
-        grid = self.arch.embedding_size
+        grid = self.image_size // 16  # SAM 2's backbone stride
         dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
             len(requests), -1, grid, grid)
         with_prior = [i for i, r in enumerate(requests) if r.prior_logits is not None]
@@ -272,7 +290,7 @@ class Sam2Segmenter:
         box becomes two corner points (labels 2, 3) ahead of the clicks, coordinates are
         scaled to the 1024-pixel input, and the prompt encoder pads one point."""
         h, w = size
-        side = self.arch.img_size
+        side = self.image_size
         coords, labels = [], []
         if requests[0].box_xyxy is not None:
             boxes = np.stack([r.box_xyxy for r in requests]).astype(np.float32).reshape(-1, 2, 2)
