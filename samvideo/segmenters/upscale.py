@@ -46,6 +46,21 @@ def _covered(in_size: int, out_size: int, lo: int, hi: int) -> tuple[np.ndarray,
 def _interpolate(x: torch.Tensor, rows: tuple, cols: tuple) -> torch.Tensor:
     """(K, h, w) → (K, len(rows), len(cols)): the bilinear values at the given taps, in
     PyTorch's order (along the width first, then the height)."""
+    if x.device.type != "cpu":
+        return _interpolate_on_device(x, rows, cols)
+    # numpy gathers along the last axis several times faster than index_select; the
+    # same float32 products and sums, so the same bits. Along the width once per source
+    # row: each output row then takes two of those rows.
+    a = x.numpy()
+    r0, r1, rw0, rw1 = rows
+    c0, c1, cw0, cw1 = cols
+    across = np.take(a, c0, axis=2) * cw0 + np.take(a, c1, axis=2) * cw1
+    out = np.take(across, r0, axis=1) * rw0[:, None] + np.take(across, r1, axis=1) * rw1[:, None]
+    return torch.from_numpy(out)
+
+
+def _interpolate_on_device(x: torch.Tensor, rows: tuple, cols: tuple) -> torch.Tensor:
+    """:func:`_interpolate` with torch's gathers, where ``x`` lives (a GPU)."""
     device = x.device
     r0, r1, rw0, rw1 = (torch.as_tensor(a, device=device) for a in rows)
     c0, c1, cw0, cw1 = (torch.as_tensor(a, device=device) for a in cols)
