@@ -19,7 +19,7 @@ def mask_to_box(mask: np.ndarray) -> Box | None:
     ys = np.flatnonzero(mask.any(axis=1))
     if ys.size == 0:
         return None
-    xs = np.flatnonzero(mask.any(axis=0))
+    xs = np.flatnonzero(mask[ys[0] : ys[-1] + 1].any(axis=0))  # only the rows it is on
     return (float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1))
 
 
@@ -116,7 +116,7 @@ def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = No
     around the mask), so it costs the object's area, not the frame's; the answer is the
     same as on the whole frame.
     """
-    area = int(mask.sum())
+    area = np.count_nonzero(mask)
     if area == 0:
         return mask
     h, w = mask.shape
@@ -215,7 +215,9 @@ def make_disjoint(masks: Sequence[np.ndarray], scores: Sequence[float]) -> list[
         return list(masks)
     shape = masks[0].shape
     owner = label_map([(i + 1, m) for i, m in enumerate(masks)], shape, scores)
-    return [m & (owner == i + 1) for i, m in enumerate(masks)]
+    out = [m & (owner == i + 1) for i, m in enumerate(masks)]
+    # a mask that lost nothing is handed back itself (what was computed of it holds)
+    return [m if np.array_equal(m, o) else o for m, o in zip(masks, out, strict=True)]
 
 
 def davis_palette() -> list[int]:
