@@ -128,7 +128,10 @@ def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = No
     crop = mask[y0:y1, x0:x1]
     out = crop
     if params.fill_holes_frac > 0:
-        out = ~_remove_small(~out, params.fill_holes_frac * area, border_keeps=True)
+        holes = ~out
+        kept = _remove_small(holes, params.fill_holes_frac * area, border_keeps=True)
+        if kept is not holes:  # a hole was filled
+            out = ~kept
     if params.min_island_frac > 0 or (expected is not None and params.min_component_overlap > 0):
         out = _keep_components(out, params, expected, (x0, y0))
     if params.smooth_radius > 0:
@@ -156,6 +159,8 @@ def _remove_small(mask: np.ndarray, min_area: float, *, border_keeps: bool) -> n
     keep = a >= min_area
     if border_keeps:
         keep |= (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    if keep[1:].all():  # nothing to drop: the mask itself, not a copy of it
+        return mask
     keep[0] = False
     return keep[labels]
 
@@ -181,6 +186,8 @@ def _keep_components(mask: np.ndarray, params: PostProcess, expected: Box | None
         keep[i] = big and on_target
     if not keep.any():  # never erase the whole mask here; keep the largest component
         keep[1 + int(np.argmax(areas))] = True
+    if keep[1:].all():
+        return mask
     return keep[labels]
 
 
