@@ -19,7 +19,7 @@ def mask_to_box(mask: np.ndarray) -> Box | None:
     ys = np.flatnonzero(mask.any(axis=1))
     if ys.size == 0:
         return None
-    xs = np.flatnonzero(mask.any(axis=0))
+    xs = np.flatnonzero(mask[ys[0] : ys[-1] + 1].any(axis=0))  # only the rows it is on
     return (float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1))
 
 
@@ -116,7 +116,7 @@ def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = No
     around the mask), so it costs the object's area, not the frame's; the answer is the
     same as on the whole frame.
     """
-    area = int(mask.sum())
+    area = np.count_nonzero(mask)
     if area == 0:
         return mask
     h, w = mask.shape
@@ -128,7 +128,10 @@ def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = No
     crop = mask[y0:y1, x0:x1]
     out = crop
     if params.fill_holes_frac > 0:
-        out = ~_remove_small(~out, params.fill_holes_frac * area, border_keeps=True)
+        holes = ~out
+        kept = _remove_small(holes, params.fill_holes_frac * area, border_keeps=True)
+        if kept is not holes:  # a hole was filled
+            out = ~kept
     if params.min_island_frac > 0 or (expected is not None and params.min_component_overlap > 0):
         out = _keep_components(out, params, expected, (x0, y0))
     if params.smooth_radius > 0:
@@ -156,6 +159,8 @@ def _remove_small(mask: np.ndarray, min_area: float, *, border_keeps: bool) -> n
     keep = a >= min_area
     if border_keeps:
         keep |= (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    if keep[1:].all():  # nothing to drop: the mask itself, not a copy of it
+        return mask
     keep[0] = False
     return keep[labels]
 
@@ -181,6 +186,8 @@ def _keep_components(mask: np.ndarray, params: PostProcess, expected: Box | None
         keep[i] = big and on_target
     if not keep.any():  # never erase the whole mask here; keep the largest component
         keep[1 + int(np.argmax(areas))] = True
+    if keep[1:].all():
+        return mask
     return keep[labels]
 
 
@@ -215,7 +222,9 @@ def make_disjoint(masks: Sequence[np.ndarray], scores: Sequence[float]) -> list[
         return list(masks)
     shape = masks[0].shape
     owner = label_map([(i + 1, m) for i, m in enumerate(masks)], shape, scores)
-    return [m & (owner == i + 1) for i, m in enumerate(masks)]
+    out = [m & (owner == i + 1) for i, m in enumerate(masks)]
+    # a mask that lost nothing is handed back itself (what was computed of it holds)
+    return [m if np.array_equal(m, o) else o for m, o in zip(masks, out, strict=True)]
 
 
 def davis_palette() -> list[int]:

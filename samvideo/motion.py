@@ -9,7 +9,7 @@ keeps the tracker independent of the filter, as norfair's filter factories do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -284,13 +284,25 @@ class FlowWarp:
     back: np.ndarray
     region: tuple[int, int, int, int]
     scale: float
+    #: the last mask taken to the crop and its crop: the tracker asks about the moved
+    #: prior twice (its displacement, its growth)
+    _last_crop: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False,
+                                                             compare=False)
+
+    def _crop(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` (H, W) bool of this frame, resized to the crop's pixels."""
+        if self._last_crop is not None and self._last_crop[0] is mask:
+            return self._last_crop[1]
+        h, w = self.back.shape[:2]
+        sub = _to_crop(mask, self.region, (w, h))
+        self._last_crop = (mask, sub)
+        return sub
 
     def displacement(self, mask: np.ndarray) -> tuple[float, float] | None:
         """Median displacement (dx, dy) in frame pixels, previous frame to this one, of
         the pixels of a (H, W) bool mask of *this* frame (e.g. the object's visible part:
         robust to the part that went behind something); None if none lies in the crop."""
-        h, w = self.back.shape[:2]
-        sub = _to_crop(mask, self.region, (w, h))
+        sub = self._crop(mask)
         if not sub.any():
             return None
         dx, dy = -np.median(self.back[sub], axis=0) / self.scale
@@ -304,8 +316,7 @@ class FlowWarp:
         in the crop (pixels near the frame's edge, where the flow drifts, are left
         out). Robust to a part that went behind something: the visible part's pixels
         keep their spacing."""
-        h, w = self.back.shape[:2]
-        ys, xs = np.nonzero(_to_crop(mask, self.region, (w, h)))
+        ys, xs = np.nonzero(self._crop(mask))
         x0, y0, _, _ = self.region
         fh, fw = self.mask.shape
         fx, fy = x0 + xs / self.scale, y0 + ys / self.scale  # frame pixels

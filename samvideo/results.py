@@ -48,7 +48,7 @@ class ObjectResult:
 
     @property
     def area(self) -> int:
-        return int(self.mask.sum())
+        return int(np.count_nonzero(self.mask))
 
     def to_json(self) -> dict:
         """The ``tracks.jsonl`` record (no mask): ``bbox_xyxy`` is the mask's box, null

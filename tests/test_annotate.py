@@ -117,3 +117,38 @@ def test_labels_are_sized_to_the_frame():
     assert 8 <= small_h <= 12 and small_w <= 0.2 * 176, (small_h, small_w)
     assert 20 <= big_h <= 32, (big_h, big_w)
     assert small_h / 144 < 0.09 and big_h / 720 < 0.045
+
+
+@pytest.mark.parametrize("opacity", [0.45, 0.3, 0.0, 1.0])
+def test_the_tint_is_the_pixel_by_pixel_blend(opacity):
+    """The tint (a lookup table, on the mask's box) gives every pixel exactly what the
+    blend ``pixel * (1 - opacity) + colour * opacity``, truncated, gives it."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    mask = rng.random((H, W)) > 0.6
+    mask[0, :] = mask[:, -1] = True  # on the frame's edge too
+    result = FrameResult(0, 0.0, [ObjectResult(0, 0.0, 2, mask, (0.0, 0.0, W, H), 0.9,
+                                                "tracking")], rgb)
+    out = MaskAnnotator(style="fill", opacity=opacity, labels=False).annotate(rgb, result)
+    tint = np.array(object_colour(2), np.float32)
+    want = rgb.copy()
+    want[mask] = (rgb[mask] * (1 - opacity) + tint * opacity).astype(np.uint8)
+    assert np.array_equal(out, want)
+
+
+def test_contours_found_on_the_mask_box_are_the_whole_frame_ones():
+    import cv2
+
+    rng = np.random.default_rng(4)
+    rgb = np.full((H, W, 3), 90, np.uint8)
+    mask = np.zeros((H, W), bool)
+    mask[10:60, 20:70] = rng.random((50, 50)) > 0.3  # ragged, several pieces
+    mask[H - 5 :, :30] = True  # one on the frame's edge
+    result = FrameResult(0, 0.0, [ObjectResult(0, 0.0, 1, mask, (0.0, 10.0, 70.0, H), 0.9,
+                                                "tracking")], rgb)
+    out = MaskAnnotator(style="contour", labels=False).annotate(rgb, result)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    want = rgb.copy()
+    cv2.drawContours(want, contours, -1, object_colour(1), 2, cv2.LINE_AA)
+    assert np.array_equal(out, want)

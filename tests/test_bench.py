@@ -22,6 +22,7 @@ def test_overhead_harness_splits_model_tracker_and_io(shared_data, mobile_sam_ch
     assert row["states_last_frame"] == ["tracking", "tracking"]  # the oracle's answers held
     assert row["model_ms"] > 0 and row["tracker_ms"] > 0 and row["io_ms"] > 0
     assert 0 < row["postprocess_ms"] < row["tracker_ms"] and row["draw_ms"] > 0
+    assert 0 < row["flow_ms"] < row["tracker_ms"] and row["oracle_ms"] > 0
 
 
 @pytest.mark.skipif(not SLOW, reason="over 20 s: set SAMVIDEO_SLOW_TESTS=1")

@@ -71,6 +71,14 @@ def test_disjoint_masks_higher_score_wins():
     assert labels[10, 10] == 1 and labels[90, 90] == 2 and labels[200, 200] == 0
 
 
+def test_make_disjoint_hands_back_a_mask_that_lost_nothing():
+    a, b = box_to_mask((0, 0, 60, 60), SHAPE), box_to_mask((40, 40, 100, 100), SHAPE)
+    far = box_to_mask((200, 150, 260, 210), SHAPE)
+    ma, mb, mf = make_disjoint([a, b, far], [0.9, 0.8, 0.5])
+    assert ma is a and mf is far  # the winner of the overlap, and one overlapping nothing
+    assert mb is not b and not mb[50, 50] and mb[90, 90] and b[50, 50]  # b untouched
+
+
 def test_colour_histogram_tells_the_object_from_the_background():
     frame = make_frames(1)[0]
     obj = box_to_mask(square_box(0), SHAPE)

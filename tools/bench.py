@@ -390,10 +390,11 @@ def overhead(args) -> dict:
             print(json.dumps(row), flush=True)
     print("\nper object per frame, single-core CPU ms (DAVIS bear, answers from the truth):")
     print(f"{'model':<12} {'objects':>7} {'model':>8} {'tracker':>8} {'(upscale)':>9} "
-          f"{'I/O':>6} {'(draw)':>7}")
+          f"{'(flow)':>7} {'I/O':>6} {'(draw)':>7} {'loop':>6}")
     for r in rows:
         print(f"{r['model']:<12} {r['objects']:7d} {r['model_ms']:8.1f} {r['tracker_ms']:8.1f} "
-              f"{r['postprocess_ms']:9.1f} {r['io_ms']:6.1f} {r['draw_ms']:7.1f}")
+              f"{r['postprocess_ms']:9.1f} {r['flow_ms']:7.1f} {r['io_ms']:6.1f} "
+              f"{r['draw_ms']:7.1f} {r['tracker_ms'] + r['io_ms']:6.1f}")
     return {"rows": rows}
 
 

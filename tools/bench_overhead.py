@@ -8,16 +8,17 @@ then replaced by an *oracle*'s made from the ground truth (:class:`OracleAnswers
 the segmenter's own upscaling and everything after runs on those: random weights answer
 with noise (positive over most of the frame), which would cost the mask upscaling a
 whole frame and send the tracker down paths (lost, re-prompted) that a trained model
-does not take on this clip. The oracle's own cost (a few small OpenCV calls) is in the
-tracker's figure.
+does not take on this clip. The oracle's own cost (a few small OpenCV calls) is timed
+and left out of every figure (``oracle_ms`` shows it).
 
 It reports, per object per frame, single-core CPU milliseconds (``torch`` and OpenCV on
 one thread; ``time.thread_time``, so the figure does not depend on what else runs):
 
 * ``model``: the prompt encoder and mask decoder (``stage_seconds["decoder"]``);
 * ``tracker``: everything else in ``Tracker.step``: the segmenter's mask upscaling
-  (``postprocess``, shown apart too), optical flow, the still-background cue, choosing,
-  clean-up, colour histograms, the motion model;
+  (``postprocess``, shown apart too), optical flow (``flow``: ``flow_warp``, shown apart
+  too), the still-background cue, choosing, clean-up, colour histograms, the motion
+  model;
 * ``io``: what the sinks do with the result: drawing the overlay (``draw``, shown apart),
   H.264 encoding, the DAVIS PNG, the JSONL line.
 
@@ -75,12 +76,15 @@ class OracleAnswers:
         self.name = segmenter.name
         self.reads_background = getattr(segmenter, "reads_background", True)
         self._requests: list = []
+        self.seconds = 0.0  # thread time spent making the answers, left out of the figures
         # the segmenter's own method, not the wrapper an earlier oracle put there
         upscale = type(segmenter)._postprocess.__get__(segmenter)
 
         def with_truth(low_res, scores, embedding):
+            t0 = time.thread_time()
             low_res = [self._logits(r, len(lr), embedding) for r, lr in
                        zip(self._requests, low_res, strict=True)]
+            self.seconds += time.thread_time() - t0
             scores = [torch.tensor([0.9, 0.8, 0.7][: len(s)]) for s in scores]
             return upscale(low_res, scores, embedding)
 
@@ -133,14 +137,16 @@ def measure(segmenter, davis_clip: Path, *, frames: int = 20, objects: int = 1,
     tracker = Tracker(oracle, config=config)
     tracker.add_prompts(prompts)
     stages = segmenter.stage_seconds
-    totals = dict.fromkeys(("model", "tracker", "postprocess", "io", "draw"), 0.0)
+    totals = dict.fromkeys(("model", "tracker", "postprocess", "flow", "io", "draw", "oracle"),
+                           0.0)
+    flow_clock = _FlowClock(inspect.getmodule(Tracker))
     annotator = MaskAnnotator()
     with tempfile.TemporaryDirectory(prefix="samvideo-overhead-") as tmp:
         sinks = make_sinks(("video", "davis", "jsonl"), Path(tmp),
                            probe(davis_clip / "video.mp4"), annotator=annotator)
         for i, (rgb, embedding) in enumerate(zip(rgbs, embeddings, strict=True)):
             oracle.frame = i
-            before = dict(stages)
+            before, oracle_before, flow_before = dict(stages), oracle.seconds, flow_clock.seconds
             t0 = time.thread_time()
             result = tracker.step(rgb, frame_index=i, time_s=i / 30, embedding=embedding)
             step = time.thread_time() - t0
@@ -153,14 +159,42 @@ def measure(segmenter, davis_clip: Path, *, frames: int = 20, objects: int = 1,
             if i == 0:
                 continue  # the prompted frame: models start, one-off costs
             decoder = stages["decoder"] - before["decoder"]
+            answers = oracle.seconds - oracle_before
             totals["model"] += decoder
-            totals["tracker"] += step - decoder
-            totals["postprocess"] += stages["postprocess"] - before["postprocess"]
+            totals["oracle"] += answers
+            totals["tracker"] += step - decoder - answers
+            totals["postprocess"] += stages["postprocess"] - before["postprocess"] - answers
+            totals["flow"] += flow_clock.seconds - flow_before
             totals["draw"] += t2 - t1
             totals["io"] += t3 - t2  # the overlay sink draws too: drawing is in here once
         for sink in sinks:
             sink.close()
+    flow_clock.close()
     n = (frames - 1) * objects
     states = [o.state for o in result.objects]
     return {"frames": frames, "objects": objects, "states_last_frame": states,
             **{f"{k}_ms": round(1000 * v / n, 2) for k, v in totals.items()}}
+
+
+class _FlowClock:
+    """Thread time in the tracker module's ``flow_warp`` (where it has one), while open."""
+
+    def __init__(self, module) -> None:
+        self.module, self.seconds = module, 0.0
+        self.original = getattr(module, "flow_warp", None)
+        if self.original is None:
+            return
+        original = self.original
+
+        def timed(*args, **kwargs):
+            t0 = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds += time.thread_time() - t0
+
+        module.flow_warp = timed
+
+    def close(self) -> None:
+        if self.original is not None:
+            self.module.flow_warp = self.original

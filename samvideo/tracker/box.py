@@ -102,6 +102,7 @@ class _Choice:
     state: str
     appearance: float = 1.0
     jump: bool = False
+    hist: np.ndarray | None = None  # the colour histogram of ``mask``, once computed
 
 
 @dataclass
@@ -250,7 +251,9 @@ class Tracker:
         results = []
         for object_id, mask in zip(ids, masks, strict=True):
             obj = self._objects[object_id]
-            choice = replace(chosen[object_id], mask=mask)
+            choice = chosen[object_id]
+            if mask is not choice.mask:
+                choice = replace(choice, mask=mask, hist=None)
             if object_id in prompted:
                 results.append(self._accept_prompt(obj, rgb, choice, index, t))
             else:
@@ -356,21 +359,17 @@ class Tracker:
 
     def _judge(self, o: TrackedObject, rgb: np.ndarray, c: _Choice, plan: _Plan) -> _Choice:
         """Fill in the choice's appearance similarity and whether it jumps."""
-        c.appearance = self._appearance(o, rgb, c.mask)
+        if o.hist_first is not None:
+            c.hist = colour_histogram(rgb, c.mask)
+            c.appearance = max(histogram_similarity(c.hist, o.hist_first),
+                               histogram_similarity(c.hist, o.hist_recent))
         c.jump = self._is_jump(o, c.mask, plan)
         return c
-
-    def _appearance(self, o: TrackedObject, rgb: np.ndarray, mask: np.ndarray) -> float:
-        if o.hist_first is None:
-            return 1.0
-        hist = colour_histogram(rgb, mask)
-        return max(histogram_similarity(hist, o.hist_first),
-                   histogram_similarity(hist, o.hist_recent))
 
     def _is_jump(self, o: TrackedObject, mask: np.ndarray, plan: _Plan) -> bool:
         """A mask far bigger than the object's known size (unless the object's pixels
         show it growing: a zoom, not a leak), or away from where it was expected."""
-        area = float(mask.sum())
+        area = float(np.count_nonzero(mask))
         if area == 0:
             return True
         if (o.good_area > 0 and area / o.good_area > self.config.max_area_change
@@ -444,7 +443,7 @@ class Tracker:
 
     def _reacquired(self, o: TrackedObject, c: _Choice) -> bool:
         cfg = self.config
-        area = float(c.mask.sum())
+        area = float(np.count_nonzero(c.mask))
         if area == 0 or c.score < cfg.reacquire_above or c.appearance < cfg.reacquire_appearance:
             return False
         ratio = area / o.good_area if o.good_area > 0 else 1.0
@@ -458,7 +457,8 @@ class Tracker:
         o.motion.reset(box)
         o.full_box = box
         o.extent = box if self.config.extent else None
-        o.good_area, o.good_size = float(c.mask.sum()), (box[2] - box[0], box[3] - box[1])
+        o.good_area = float(np.count_nonzero(c.mask))
+        o.good_size = (box[2] - box[0], box[3] - box[1])
         o.hist_first = o.hist_recent = colour_histogram(rgb, c.mask)
         around = ring(c.mask, box, rgb.shape[:2])
         o.hist_around = colour_histogram(rgb, around) if around.any() else None
@@ -475,7 +475,7 @@ class Tracker:
         box = mask_to_box(c.mask)
         if box is None:
             return self._mark_lost(o, plan.predicted, c.score, index, t)
-        area = float(c.mask.sum())
+        area = float(np.count_nonzero(c.mask))
         ratio = area / o.good_area if o.good_area > 0 else 1.0
         steady = 1 / cfg.measure_area_change <= ratio <= cfg.measure_area_change
         steady = steady or (ratio > 1 and self._growing(plan))
@@ -490,7 +490,8 @@ class Tracker:
             o.good_area = 0.8 * o.good_area + 0.2 * area
             o.good_size = (0.8 * o.good_size[0] + 0.2 * (box[2] - box[0]),
                            0.8 * o.good_size[1] + 0.2 * (box[3] - box[1]))
-            hist = colour_histogram(rgb, c.mask)
+            # judged on this very mask unless making the masks disjoint changed it
+            hist = c.hist if c.hist is not None else colour_histogram(rgb, c.mask)
             if hist is not None and o.hist_recent is not None:
                 o.hist_recent = ((1 - r) * o.hist_recent + r * hist).astype(np.float32)
         o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits

@@ -61,3 +61,21 @@ def test_masks_equal_the_full_frame_interpolation(seed):
 def test_nothing_positive_is_an_empty_mask():
     low = torch.full((1, 256, 256), -1.0)
     assert not upscale_masks(low, [((480, 854), (480, 854))]).any()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_cpu_gathers_give_the_device_path_bits(seed):
+    """The CPU's numpy gathers compute the same float32 products and sums as the torch
+    gathers a GPU runs: the same values to the last bit."""
+    from samvideo.segmenters.upscale import _covered, _interpolate, _interpolate_on_device
+
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.normal(0, 5, (3, 60, 90)).astype(np.float32))
+    for (in_h, out_h), (in_w, out_w) in (((576, 480), (1024, 854)), ((256, 1080), (256, 1920)),
+                                         ((256, 405), (256, 720))):
+        y0, x0 = int(rng.integers(0, in_h - 60)), int(rng.integers(0, in_w - 90))
+        _, rows = _covered(in_h, out_h, y0, y0 + 60)
+        _, cols = _covered(in_w, out_w, x0, x0 + 90)
+        got, want = _interpolate(x, rows, cols), _interpolate_on_device(x, rows, cols)
+        assert got.shape == want.shape and got.dtype == torch.float32
+        assert torch.equal(got.view(torch.int32), want.view(torch.int32))
