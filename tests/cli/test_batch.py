@@ -81,7 +81,7 @@ def test_resources_the_cluster_lacks_are_one_line(tmp_path, capsys, ray_address)
         "samvideo: error: --gpus-per-clip 1: the Ray cluster has 0 GPUs in all")
 
 
-def _wait_until(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_until(condition, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
