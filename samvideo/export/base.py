@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -90,7 +91,7 @@ class Categories:
                                                                        "name": "object"}]
 
 
-class Resumable:
+class Resumable(ABC):
     """Shared by the sinks: frames ``<= resume_after`` are already in the output."""
 
     resume_after: int | None = None
@@ -100,6 +101,7 @@ class Resumable:
             return
         self._write(result)
 
+    @abstractmethod
     def _write(self, result: FrameResult) -> None:
-        raise NotImplementedError
+        """Write one frame's results (a frame not yet in the output)."""
 

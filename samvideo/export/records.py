@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,8 +54,9 @@ class _LinesSink(Resumable):
             _keep_lines(self.final, self.file, resume_after, self.frame_of)
 
     @staticmethod
+    @abstractmethod
     def frame_of(line: str) -> int:
-        raise NotImplementedError
+        """The frame index a line of this file is about."""
 
     def checkpoint(self) -> dict:
         self.file.flush()

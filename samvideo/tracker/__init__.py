@@ -5,6 +5,7 @@ module             owns
 =================  ========================================================================
 ``config``         :class:`TrackerConfig`: every threshold of the box policy, with its reason
 ``box``            :class:`Tracker`: the box prompt carried from frame to frame (the policy)
+``prompting``     :class:`~samvideo.tracker.prompting.PromptQueue`: prompts due on later frames
 ``state``          :class:`~samvideo.tracker.state.TrackedObject`, and the state as plain data
 ``search``         lost and found: the search box and the object-coloured blob in it
 ``geometry``       clicks relative to a box, an object's extent, a mask's ring and centre

@@ -42,7 +42,6 @@ a restored tracker continues exactly as the original would (``--resume``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -79,6 +78,7 @@ from samvideo.tracker.geometry import (
     ring,
     to_relative,
 )
+from samvideo.tracker.prompting import PromptQueue
 from samvideo.tracker.search import find_blob, search_box
 from samvideo.tracker.state import (
     TrackedObject,
@@ -118,7 +118,7 @@ class _Plan:
     expected: Box | None = None  # where the mask should be (the prior's box): the jump test
 
 
-class Tracker:
+class Tracker(PromptQueue):
     """Track objects frame by frame with a segmenter and a motion model."""
 
     def __init__(
@@ -139,31 +139,6 @@ class Tracker:
         self._reads_background = getattr(segmenter, "reads_background", True)
 
     # -- public API ---------------------------------------------------------------------
-
-    @property
-    def object_ids(self) -> list[int]:
-        return sorted(self._objects)
-
-    @property
-    def next_index(self) -> int:
-        """The frame index :meth:`step` assumes when none is given."""
-        return self._next_index
-
-    def add_prompts(self, prompts: Sequence[ObjectPrompt]) -> None:
-        """Schedule prompts; each applies on its ``frame_index`` (a new object starts
-        there; an existing object is corrected from there on)."""
-        for p in prompts:
-            if p.box is None and not p.points:
-                raise ValueError(f"prompt for object {p.object_id} has neither box nor points")
-            self._pending.setdefault(p.frame_index, []).append(p)
-
-    def init(
-        self, rgb: np.ndarray, prompts: Sequence[ObjectPrompt], *, frame_index: int = 0,
-        time_s: float = 0.0,
-    ) -> FrameResult:
-        """Start tracking on ``rgb`` ((H, W, 3) uint8 RGB) with prompts for this frame."""
-        self.add_prompts([replace(p, frame_index=frame_index) for p in prompts])
-        return self.step(rgb, frame_index=frame_index, time_s=time_s)
 
     def step(
         self,

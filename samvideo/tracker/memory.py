@@ -31,8 +31,7 @@ The interface is the box tracker's (:class:`~samvideo.tracker.box.Tracker`): ``a
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,6 +45,7 @@ from samvideo.segmenters.upscale import upscale_masks
 from samvideo.tracker.geometry import mask_centre, project_points, relative_points, to_relative
 from samvideo.tracker.memory_bank import Memory, MemoryBank
 from samvideo.tracker.memory_config import MemoryConfig
+from samvideo.tracker.prompting import PromptQueue
 from samvideo.tracker.sam2_steps import FrameFeatures, Sam2Steps
 from samvideo.tracker.state import copy_tree
 
@@ -104,7 +104,7 @@ class MemoryObject:
     lost: bool = False
 
 
-class MemoryTracker:
+class MemoryTracker(PromptQueue):
     """Track objects frame by frame with SAM 2.1's memory (see the module docstring).
 
     Args:
@@ -136,29 +136,6 @@ class MemoryTracker:
         self.answers: dict[int, Answer] = {}
 
     # -- public API (the box tracker's) -------------------------------------------------
-
-    @property
-    def object_ids(self) -> list[int]:
-        return sorted(self._objects)
-
-    @property
-    def next_index(self) -> int:
-        """The frame index :meth:`step` assumes when none is given."""
-        return self._next_index
-
-    def add_prompts(self, prompts: Sequence[ObjectPrompt]) -> None:
-        """Schedule prompts; each applies on its ``frame_index`` (a new object starts
-        there; an existing object is corrected from there on)."""
-        for p in prompts:
-            if p.box is None and not p.points:
-                raise ValueError(f"prompt for object {p.object_id} has neither box nor points")
-            self._pending.setdefault(p.frame_index, []).append(p)
-
-    def init(self, rgb: np.ndarray, prompts: Sequence[ObjectPrompt], *, frame_index: int = 0,
-             time_s: float = 0.0) -> FrameResult:
-        """Start tracking on ``rgb`` ((H, W, 3) uint8 RGB) with prompts for this frame."""
-        self.add_prompts([replace(p, frame_index=frame_index) for p in prompts])
-        return self.step(rgb, frame_index=frame_index, time_s=time_s)
 
     def step(self, rgb: np.ndarray, *, frame_index: int | None = None,
              time_s: float | None = None, embedding: Any = None) -> FrameResult:
