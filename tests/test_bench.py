@@ -14,9 +14,11 @@ from tests.conftest import load_tool
 SLOW = os.environ.get("SAMVIDEO_SLOW_TESTS") == "1"
 
 
-def test_overhead_harness_splits_model_tracker_and_io(shared_data, mobile_sam_checkpoint):
+@pytest.mark.parametrize("family", ["mobile_sam", "sam2"])
+def test_overhead_harness_splits_model_tracker_and_io(shared_data, request, family):
     harness = load_tool("bench_overhead")
-    segmenter, _ = load_model("auto", checkpoint=mobile_sam_checkpoint, device="cpu")
+    checkpoint = request.getfixturevalue(f"{family}_checkpoint")
+    segmenter, _ = load_model("auto", checkpoint=checkpoint, device="cpu")
     row = harness.measure(segmenter, shared_data / "davis2016-train" / "bear", frames=3,
                           objects=2)
     assert row["states_last_frame"] == ["tracking", "tracking"]  # the oracle's answers held

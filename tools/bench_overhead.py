@@ -99,7 +99,9 @@ class OracleAnswers:
 
     def _logits(self, request, k: int, embedding) -> torch.Tensor:
         """(k, 256, 256) logits of the true mask of the object ``request`` asks for: +8
-        inside, -8 outside, on the low-res grid of the padded 1024-pixel input."""
+        inside, -8 outside, on the low-res grid of the model's input (SAM, MobileSAM:
+        the frame resized to 1024 on its long side and padded; SAM 2.1: the frame
+        resized to 1024 x 1024)."""
         truths = self.truths[self.frame]
         box = request.box_xyxy
 
@@ -112,7 +114,8 @@ class OracleAnswers:
             return max(iw, 0) * max(ih, 0)
 
         truth = max(truths, key=overlap).astype(np.uint8)
-        h, w = (round(v / 4) for v in embedding.input_size)
+        input_size = getattr(embedding, "input_size", (1024, 1024))  # SAM 2.1: no padding
+        h, w = (round(v / 4) for v in input_size)
         small = cv2.resize(truth, (w, h), interpolation=cv2.INTER_AREA)
         kernel = np.ones((3, 3), np.uint8)
         out = np.full((k, 256, 256), -8.0, np.float32)

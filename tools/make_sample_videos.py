@@ -451,6 +451,20 @@ def make_thin(rng: np.random.Generator) -> Clip:
     return Clip(list(frames), list(labels), [1])
 
 
+def make_enter(rng: np.random.Generator) -> Clip:
+    """A blob coming into view over the frame's right edge at 5 px a frame, 48 frames:
+    the first frame shows a strip 4 px wide of it: the size and looks known at first
+    are a part's."""
+    background = make_background(rng)
+    blob = orange_blob(rng, (34.0, 24.0))
+    poses = path_poses(
+        48, (WIDTH + 28.0, 130.0), (WIDTH - 207.0, 112.0), bend=8.0, scales=(1.0, 1.0),
+        angles=(0.0, 0.1)
+    )
+    frames, labels = zip(*(render(background, [(1, blob, pose)]) for pose in poses), strict=True)
+    return Clip(list(frames), list(labels), [1])
+
+
 CLIPS: dict[str, Callable[[np.random.Generator], Clip]] = {
     "moving": make_moving,
     "occlusion": make_occlusion,
@@ -463,6 +477,7 @@ HARD_CLIPS: dict[str, Callable[[np.random.Generator], Clip]] = {
     "poles": make_poles,
     "parts": make_parts,
     "thin": make_thin,
+    "enter": make_enter,
 }
 
 

@@ -71,6 +71,8 @@ from samvideo.results import FrameResult, ObjectResult
 from samvideo.segmenters.base import Candidates, PromptRequest, Segmenter
 from samvideo.tracker.config import TrackerConfig
 from samvideo.tracker.geometry import (
+    covered,
+    edge_spans,
     follow_extent,
     mask_centre,
     project_points,
@@ -102,6 +104,7 @@ class _Choice:
     state: str
     appearance: float = 1.0
     jump: bool = False
+    entering: bool = False  # the object coming into view over a frame edge
     hist: np.ndarray | None = None  # the colour histogram of ``mask``, once computed
 
 
@@ -338,8 +341,23 @@ class Tracker(PromptQueue):
             c.hist = colour_histogram(rgb, c.mask)
             c.appearance = max(histogram_similarity(c.hist, o.hist_first),
                                histogram_similarity(c.hist, o.hist_recent))
-        c.jump = self._is_jump(o, c.mask, plan)
+        c.entering = self._entering(o, c.mask, plan)
+        c.jump = not c.entering and self._is_jump(o, c.mask, plan)
         return c
+
+    def _entering(self, o: TrackedObject, mask: np.ndarray, plan: _Plan) -> bool:
+        """Whether ``mask`` is the object coming into view over a frame edge: the last
+        mask lay along that edge as a strip (reaching in less far than it lay along it:
+        a part of the object) and this one reaches further in, over the expected box.
+        The known size and looks are a part's then: they are not held against it."""
+        box = mask_to_box(mask)
+        if box is None or o.last_box is None:
+            return False
+        h, w = mask.shape
+        before, now = edge_spans(o.last_box, w, h), edge_spans(box, w, h)
+        grows_in = any(edge in now and depth < length and now[edge][0] > depth
+                       for edge, (depth, length) in before.items())
+        return grows_in and covered(plan.expected or plan.box, box) >= 0.5
 
     def _is_jump(self, o: TrackedObject, mask: np.ndarray, plan: _Plan) -> bool:
         """A mask far bigger than the object's known size (unless the object's pixels
@@ -360,7 +378,7 @@ class Tracker(PromptQueue):
     def _hopeless(self, c: _Choice) -> bool:
         cfg = self.config
         return (not c.mask.any() or c.score < cfg.lost_below
-                or c.appearance < cfg.min_appearance)
+                or (c.appearance < cfg.min_appearance and not c.entering))
 
     def _doubtful(self, c: _Choice) -> bool:
         return c.score < self.config.reprompt_below or c.jump
@@ -453,14 +471,22 @@ class Tracker(PromptQueue):
         area = float(np.count_nonzero(c.mask))
         ratio = area / o.good_area if o.good_area > 0 else 1.0
         steady = 1 / cfg.measure_area_change <= ratio <= cfg.measure_area_change
-        steady = steady or (ratio > 1 and self._growing(plan))
+        steady = steady or (ratio > 1 and self._growing(plan)) or c.entering
         if c.state != "predicted" and ratio >= cfg.measure_min_area:
             o.full_box = self._full_box(o, c.mask, box, steady, plan)
             o.motion.update(o.full_box)
         if cfg.extent and c.state != "predicted":
             carried = o.extent is not None and plan.flow is not None  # else: re-acquired
             o.extent = follow_extent(plan.box if carried else box, box, cfg.extent_shrink)
-        if teach and steady:
+        if teach and c.entering:  # more of the object shows: it is at least this big,
+            # and looks like this now (its first looks were a part's, or from before it left)
+            o.good_area = max(o.good_area, area)
+            o.good_size = (max(o.good_size[0], box[2] - box[0]),
+                           max(o.good_size[1], box[3] - box[1]))
+            hist = c.hist if c.hist is not None else colour_histogram(rgb, c.mask)
+            if hist is not None:
+                o.hist_recent = hist
+        elif teach and steady:
             r = cfg.appearance_rate
             o.good_area = 0.8 * o.good_area + 0.2 * area
             o.good_size = (0.8 * o.good_size[0] + 0.2 * (box[2] - box[0]),

@@ -54,6 +54,25 @@ def follow_extent(extent: Box, box: Box, shrink: float) -> Box:
             max(box[3], extent[3] + shrink * (box[3] - extent[3])))
 
 
+def edge_spans(box: Box, w: int, h: int) -> dict[str, tuple[float, float]]:
+    """The frame edges a box touches (within a pixel) of a (h, w) frame, each with how
+    far the box reaches in from it and how long it lies along it:
+    ``{"left" | "top" | "right" | "bottom": (depth, length)}``."""
+    x1, y1, x2, y2 = box
+    bw, bh = x2 - x1, y2 - y1
+    touches = {"left": (x1 <= 1, bw, bh), "top": (y1 <= 1, bh, bw),
+               "right": (x2 >= w - 1, bw, bh), "bottom": (y2 >= h - 1, bh, bw)}
+    return {edge: (depth, length) for edge, (hit, depth, length) in touches.items() if hit}
+
+
+def covered(box: Box, by: Box) -> float:
+    """The fraction of ``box``'s area inside ``by``."""
+    iw = min(box[2], by[2]) - max(box[0], by[0])
+    ih = min(box[3], by[3]) - max(box[1], by[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return max(iw, 0) * max(ih, 0) / area if area > 0 else 0.0
+
+
 def mask_centre(mask: np.ndarray) -> np.ndarray:
     """A point well inside the mask: the maximum of its distance transform."""
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)

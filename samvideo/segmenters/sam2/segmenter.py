@@ -256,18 +256,24 @@ class Sam2Segmenter:
             for k, i in enumerate(rows):
                 low_res[i], iou[i] = masks[k], scores[k]
         t1 = self._clock()
-        size = embedding.original_size
-        logits = torch.cat(low_res).float().clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP).cpu().numpy()
-        out, start = [], 0
-        for lr, s in zip(low_res, iou, strict=True):  # one window per object
-            stop = start + lr.shape[0]
-            # the predictor's F.interpolate to the frame's size, then > 0, around the object
-            masks = upscale_masks(lr.float(), [(size, size)])
-            out.append(Candidates(masks, clip_scores(s), logits[start:stop]))
-            start = stop
+        out = self._postprocess(low_res, iou, embedding)
         t2 = self._clock()
         self.stage_seconds["decoder"] += t1 - t0
         self.stage_seconds["postprocess"] += t2 - t1
+        return out
+
+    def _postprocess(self, low_res: list[torch.Tensor], scores: list[torch.Tensor],
+                     embedding: Sam2Embedding) -> list[Candidates]:
+        """Per-object (K, 256, 256) logits and (K,) scores → :class:`Candidates`: the
+        predictor's F.interpolate to the frame's size, then > 0, around each object."""
+        size = embedding.original_size
+        logits = torch.cat(low_res).float().clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP).cpu().numpy()
+        out, start = [], 0
+        for lr, s in zip(low_res, scores, strict=True):  # one window per object
+            stop = start + lr.shape[0]
+            masks = upscale_masks(lr.float(), [(size, size)])
+            out.append(Candidates(masks, clip_scores(s), logits[start:stop]))
+            start = stop
         return out
 
     def _dense_embeddings(self, requests: Sequence[PromptRequest]) -> torch.Tensor:
