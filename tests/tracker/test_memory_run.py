@@ -138,7 +138,9 @@ def test_a_live_run_with_the_memory_tracker_and_an_object_added_mid_run(small_sa
                   on_frame=on_frame)
     stats = summary.live
     assert summary.status == "complete" and summary.frames == stats.received == 48
-    assert stats.predicted > 0 and stats.processed >= 5 and stats.prompts_applied == 1
+    # segmented: the first frame, the one object 2 starts on, one more at least (how
+    # many more depends on the machine's speed: 3 on a loaded 2-core machine)
+    assert stats.predicted > 0 and stats.processed >= 3 and stats.prompts_applied == 1
     lines = [json.loads(x) for x in (out / "tracks.jsonl").read_text().splitlines()]
     one = [x for x in lines if x["object_id"] == 1]
     two = [x for x in lines if x["object_id"] == 2]

@@ -16,8 +16,6 @@ Coordinates are pixels of the frame: boxes XYXY, points (x, y). Frames are RGB u
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +27,8 @@ from segment_anything import SamPredictor
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from samvideo.segmenters.base import Candidates, PromptRequest
-from samvideo.segmenters.checks import (
-    LOW_RES,
-    check_frames,
-    check_predict_inputs,
-    clip_scores,
-    predictor_answer,
-)
-from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
+from samvideo.segmenters.checks import LOW_RES, clip_scores, predictor_answer
+from samvideo.segmenters.promptable import PromptableSegmenter
 from samvideo.segmenters.sam.arch import SamArch
 from samvideo.segmenters.sam.attention import (
     BIAS_CHUNK_ELEMENTS,
@@ -65,7 +57,7 @@ class SamEmbedding:
     input_size: tuple[int, int]
 
 
-class SamSegmenter:
+class SamSegmenter(PromptableSegmenter):
     """SAM behind the :class:`~samvideo.segmenters.base.Segmenter` protocol.
 
     Args:
@@ -82,15 +74,11 @@ class SamSegmenter:
     Attributes:
         name: ``"sam:<arch>"``, e.g. ``"sam:vit_b"``.
         arch: the :class:`SamArch` read from the checkpoint.
-        device: the torch device everything runs on.
-        dtype: the encoder's compute dtype.
-        precision: the same as a name: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
-        stage_seconds: wall seconds spent so far per stage (``preprocess``, ``encoder``,
-            ``decoder``, ``postprocess``); on CUDA they are exact only with ``sync_timing``.
+        device, dtype, precision, reference, stage_seconds: as
+            :class:`~samvideo.segmenters.promptable.PromptableSegmenter`.
     """
 
-    #: SAM reads boxes, points and logits, not the still-background cue (GrabCut's)
-    reads_background = False
+    embedding_type = SamEmbedding
     #: the checkpoint family (:data:`samvideo.segmenters.families.TITLES`)
     family = "sam"
     #: the predictor ``reference=True`` runs, unchanged
@@ -109,19 +97,9 @@ class SamSegmenter:
         sync_timing: bool = False,  # a CUDA sync per stage costs overlap; only benchmarks want it
         state: dict[str, torch.Tensor] | None = None,  # the file's tensors, when already read
     ) -> None:
-        device_ = resolve_device(device)
-        if reference and precision not in ("auto", "fp32"):
-            raise ValueError(f"precision {precision!r} does not apply: reference=True runs fp32")
-        self.dtype = torch.float32 if reference else resolve_precision(precision, device_)
-        self.precision = {v: k for k, v in DTYPES.items()}[self.dtype]
+        device_ = self._setup(device, precision, reference, sync_timing)
         self.model, self.arch = self._load(checkpoint, model, device_, state)
-        self.device = device_
-        self.reference = reference
         self.name = self._name()
-        self.stage_seconds = dict.fromkeys(("preprocess", "encoder", "decoder", "postprocess"), 0.0)
-        self._sync = sync_timing and device_.type == "cuda"
-        self._encode_lock = threading.Lock()
-        self._predict_lock = threading.Lock()
         self._resize = ResizeLongestSide(self.arch.img_size)
         self._encoder = self.model.image_encoder
         if reference:
@@ -162,31 +140,12 @@ class SamSegmenter:
 
     # ------------------------------------------------------------------ encode
 
-    def encode(self, frames: Sequence[np.ndarray]) -> list[SamEmbedding]:
-        """Embed frames, all in one encoder call on the fast path.
-
-        Args:
-            frames: (H, W, 3) uint8 RGB arrays, all the same size.
-
-        Returns:
-            One :class:`SamEmbedding` per frame, in order.
-
-        Raises:
-            ValueError: no frames, or a frame of the wrong shape, dtype or size.
-        """
-        size = check_frames(frames)
-        with self._encode_lock, torch.inference_mode():
-            if self.reference:
-                return [self._encode_reference(frame) for frame in frames]
-            t0 = self._clock()
-            batch = self.preprocess(frames)
-            t1 = self._clock()
-            with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
-                features = self._encoder(batch.to(self._encoder_dtype))
-            features = features.float()
-            t2 = self._clock()
-        self.stage_seconds["preprocess"] += t1 - t0
-        self.stage_seconds["encoder"] += t2 - t1
+    def _embed(self, batch: torch.Tensor, size: tuple[int, int]) -> list[SamEmbedding]:
+        """The encoder's (B, C, 64, 64) features of a preprocessed batch of frames of
+        ``size`` (H, W), one :class:`SamEmbedding` per frame."""
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
+            features = self._encoder(batch.to(self._encoder_dtype))
+        features = features.float()
         input_size = self._resize.get_preprocess_shape(size[0], size[1], self.arch.img_size)
         return [SamEmbedding(f.clone(), size, input_size) for f in features.unbind(0)]
 
@@ -236,34 +195,6 @@ class SamSegmenter:
         return embedding
 
     # ------------------------------------------------------------------ predict
-
-    def predict(
-        self, embedding: SamEmbedding, requests: Sequence[PromptRequest]
-    ) -> list[Candidates]:
-        """Candidate masks for every requested object of one frame.
-
-        On the fast path all objects go through the prompt encoder and the mask decoder
-        together (one decoder call per number of prompt tokens).
-
-        Args:
-            embedding: one of :meth:`encode`'s results.
-            requests: one prompt per object; each needs a box, points or ``prior_logits``.
-
-        Returns:
-            One :class:`Candidates` per request: masks (K, H, W) bool at frame size (logits
-            > 0), scores (K,) float32 (SAM's predicted IoU clipped to [0, 1]), logits
-            (K, 256, 256) float32 low-res logits; K = 3 with ``multimask``, else 1.
-
-        Raises:
-            ValueError: a bad embedding or request (names the request index and field).
-        """
-        check_predict_inputs(embedding, SamEmbedding, requests)
-        if not requests:
-            return []
-        with self._predict_lock, torch.inference_mode():
-            if self.reference:
-                return [self._predict_reference(embedding, r) for r in requests]
-            return self._predict_fast(embedding, requests)
 
     def _predict_reference(self, embedding: SamEmbedding, request: PromptRequest) -> Candidates:
         predictor = self._predict_predictor
@@ -375,11 +306,6 @@ class SamSegmenter:
             out.append(Candidates(masks, clip_scores(s), logits[start:stop]))
             start = stop
         return out
-
-    def _clock(self) -> float:
-        if self._sync:
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
 
 
 def _token_count(request: PromptRequest) -> int:

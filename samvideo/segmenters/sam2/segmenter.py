@@ -17,8 +17,6 @@ previous frame's (1, 256, 256) low-res logits as ``mask_input``. Frames are RGB 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from samvideo.segmenters.base import Candidates, PromptRequest
-from samvideo.segmenters.checks import (
-    check_frames,
-    check_predict_inputs,
-    clip_scores,
-    group_by,
-    predictor_answer,
-)
-from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
+from samvideo.segmenters.checks import clip_scores, group_by, predictor_answer
+from samvideo.segmenters.promptable import PromptableSegmenter
 from samvideo.segmenters.sam2.checkpoint import load_sam2
 from samvideo.segmenters.upscale import upscale_masks
 
@@ -71,7 +63,7 @@ class Sam2Embedding:
     vision_features: torch.Tensor | None = None
 
 
-class Sam2Segmenter:
+class Sam2Segmenter(PromptableSegmenter):
     """SAM 2.1 (image mode) behind the :class:`~samvideo.segmenters.base.Segmenter` protocol.
 
     Args:
@@ -88,11 +80,11 @@ class Sam2Segmenter:
     Attributes:
         name: ``"sam2.1:hiera_tiny"`` and so on.
         arch: the :class:`~samvideo.segmenters.sam2.arch.Sam2Arch` read from the tensors.
-        device, dtype, precision, stage_seconds: as :class:`~samvideo.segmenters.sam.SamSegmenter`.
+        device, dtype, precision, reference, stage_seconds: as
+            :class:`~samvideo.segmenters.promptable.PromptableSegmenter`.
     """
 
-    #: SAM 2 reads boxes, points and logits, not the still-background cue (GrabCut's)
-    reads_background = False
+    embedding_type = Sam2Embedding
     #: the checkpoint family (:data:`samvideo.segmenters.families.TITLES`)
     family = "sam2.1"
 
@@ -109,25 +101,15 @@ class Sam2Segmenter:
         state: dict[str, torch.Tensor] | None = None,  # the file's tensors, when already read
         image_size: int | None = None,  # None: 1024, what SAM 2.1 was trained at
     ) -> None:
-        device_ = resolve_device(device)
-        if reference and precision not in ("auto", "fp32"):
-            raise ValueError(f"precision {precision!r} does not apply: reference=True runs fp32")
         if reference and image_size not in (None, 1024):
             # SAM2ImagePredictor's feature sizes are those of a 1024-pixel input
             raise ValueError(f"image_size={image_size!r} does not apply: reference=True "
                              "runs SAM2ImagePredictor at 1024")
-        self.dtype = torch.float32 if reference else resolve_precision(precision, device_)
-        self.precision = {v: k for k, v in DTYPES.items()}[self.dtype]
+        device_ = self._setup(device, precision, reference, sync_timing)
         self.model, self.arch = load_sam2(checkpoint, model=model, device=device_, state=state,
                                           image_size=image_size)
         self.image_size = int(self.model.image_size)
-        self.device = device_
-        self.reference = reference
         self.name = "sam2.1:" + self.arch.name.removeprefix("sam2.1_")
-        self.stage_seconds = dict.fromkeys(("preprocess", "encoder", "decoder", "postprocess"), 0.0)
-        self._sync = sync_timing and device_.type == "cuda"
-        self._encode_lock = threading.Lock()
-        self._predict_lock = threading.Lock()
         if reference:
             from sam2.sam2_image_predictor import SAM2ImagePredictor
 
@@ -146,33 +128,19 @@ class Sam2Segmenter:
 
     # ------------------------------------------------------------------ encode
 
-    def encode(self, frames: Sequence[np.ndarray]) -> list[Sam2Embedding]:
-        """Embed (H, W, 3) uint8 RGB frames of one size, all in one encoder call on the
-        fast path; returns one :class:`Sam2Embedding` per frame, in order.
-
-        Raises:
-            ValueError: no frames, or a frame of the wrong shape, dtype or size.
-        """
-        size = check_frames(frames)
-        with self._encode_lock, torch.inference_mode():
-            if self.reference:
-                return [self._encode_reference(frame) for frame in frames]
-            t0 = self._clock()
-            batch = self.preprocess(frames)
-            t1 = self._clock()
-            with torch.autocast(self.device.type, dtype=self.dtype,
-                                enabled=self.dtype == torch.float16):
-                out = self._encoder(batch.to(self._encoder_dtype))
-            fpn = [f.float() for f in out["backbone_fpn"]]
-            decoder = self.model.sam_mask_decoder
-            s0, s1 = decoder.conv_s0(fpn[0]), decoder.conv_s1(fpn[1])
-            # what the predictor's flatten / add / unflatten of the last level comes to
-            embed = fpn[-1] + self.model.no_mem_embed.view(1, -1, 1, 1)
-            t2 = self._clock()
-        self.stage_seconds["preprocess"] += t1 - t0
-        self.stage_seconds["encoder"] += t2 - t1
+    def _embed(self, batch: torch.Tensor, size: tuple[int, int]) -> list[Sam2Embedding]:
+        """The Hiera encoder's features of a preprocessed batch of frames of ``size``
+        (H, W), one :class:`Sam2Embedding` per frame."""
+        with torch.autocast(self.device.type, dtype=self.dtype,
+                            enabled=self.dtype == torch.float16):
+            out = self._encoder(batch.to(self._encoder_dtype))
+        fpn = [f.float() for f in out["backbone_fpn"]]
+        decoder = self.model.sam_mask_decoder
+        s0, s1 = decoder.conv_s0(fpn[0]), decoder.conv_s1(fpn[1])
+        # what the predictor's flatten / add / unflatten of the last level comes to
+        embed = fpn[-1] + self.model.no_mem_embed.view(1, -1, 1, 1)
         return [Sam2Embedding(embed[i].clone(), (s0[i].clone(), s1[i].clone()), size,
-                              fpn[-1][i].clone()) for i in range(len(frames))]
+                              fpn[-1][i].clone()) for i in range(len(batch))]
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
         """Frames → the encoder's input on the device: (B, 3, S, S) float32 (S: 1024 unless
@@ -199,28 +167,6 @@ class Sam2Segmenter:
         return embedding
 
     # ------------------------------------------------------------------ predict
-
-    def predict(
-        self, embedding: Sam2Embedding, requests: Sequence[PromptRequest]
-    ) -> list[Candidates]:
-        """Candidate masks for every requested object of one frame.
-
-        Returns:
-            One :class:`Candidates` per request: masks (K, H, W) bool at frame size (logits
-            > 0), scores (K,) float32 (predicted IoU clipped to [0, 1]), logits
-            (K, 256, 256) float32 clamped to [-32, 32] as the predictor returns them;
-            K = 3 with ``multimask``, else 1.
-
-        Raises:
-            ValueError: a bad embedding or request (names the request index and field).
-        """
-        check_predict_inputs(embedding, Sam2Embedding, requests)
-        if not requests:
-            return []
-        with self._predict_lock, torch.inference_mode():
-            if self.reference:
-                return [self._predict_reference(embedding, r) for r in requests]
-            return self._predict_fast(embedding, requests)
 
     def _predict_reference(self, embedding: Sam2Embedding, request: PromptRequest) -> Candidates:
         predictor = self._predict_predictor
@@ -319,8 +265,3 @@ class Sam2Segmenter:
         sparse, _ = self.model.sam_prompt_encoder(points=(xy, torch.cat(labels, 1)), boxes=None,
                                                   masks=None)
         return sparse
-
-    def _clock(self) -> float:
-        if self._sync:
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
