@@ -75,6 +75,7 @@ class OracleAnswers:
         self.segmenter, self.truths, self.frame = segmenter, truths, 0
         self.name = segmenter.name
         self.reads_background = getattr(segmenter, "reads_background", True)
+        self.box_is_extent = getattr(segmenter, "box_is_extent", False)
         self._requests: list = []
         self.seconds = 0.0  # thread time spent making the answers, left out of the figures
         # the segmenter's own method, not the wrapper an earlier oracle put there

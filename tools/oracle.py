@@ -43,6 +43,8 @@ class OracleSegmenter:
     frame, DAVIS style)."""
 
     name = "oracle"
+    #: an ideal promptable model: the object the box frames
+    box_is_extent = True
 
     def __init__(self, source: str | Path, masks: str | Path) -> None:
         files = list_mask_files(masks)

@@ -89,6 +89,12 @@ class Segmenter(Protocol):
     #: the SAM family does not. A backend that does not say is given it.
     reads_background: bool
 
+    #: Whether a box prompt is read as the object's extent (the SAM family segments the
+    #: object the box frames), rather than as where the object may be (GrabCut: all
+    #: outside is background, inside is the cut's to decide, so a looser box lets
+    #: background in). A backend that does not say reads it GrabCut's way.
+    box_is_extent: bool
+
     def encode(self, frames: Sequence[np.ndarray]) -> list[Any]:
         """Embed frames; ``frames`` are (H, W, 3) uint8 RGB, all the same size.
 

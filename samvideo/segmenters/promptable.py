@@ -40,6 +40,8 @@ class PromptableSegmenter:
 
     #: boxes, points and logits are read; GrabCut's still-background cue is not
     reads_background = False
+    #: a box frames the object: its whole extent is worth asking for
+    box_is_extent = True
     #: the type ``encode`` returns and ``predict`` takes
     embedding_type: type
 

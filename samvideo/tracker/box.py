@@ -74,6 +74,7 @@ from samvideo.tracker.geometry import (
     covered,
     edge_spans,
     follow_extent,
+    held_edges,
     mask_centre,
     project_points,
     relative_points,
@@ -140,6 +141,8 @@ class Tracker(PromptQueue):
         self.frame_size: tuple[int, int] | None = None
         # the still-background cue only for backends that read it (SAM's ignore it)
         self._reads_background = getattr(segmenter, "reads_background", True)
+        self._extent = (getattr(segmenter, "box_is_extent", False) if self.config.extent is None
+                        else self.config.extent)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -449,7 +452,7 @@ class Tracker(PromptQueue):
             return self._mark_lost(o, o.motion.box, c.score, index, t)
         o.motion.reset(box)
         o.full_box = box
-        o.extent = box if self.config.extent else None
+        o.extent = box if self._extent else None
         o.good_area = float(np.count_nonzero(c.mask))
         o.good_size = (box[2] - box[0], box[3] - box[1])
         o.hist_first = o.hist_recent = colour_histogram(rgb, c.mask)
@@ -475,9 +478,13 @@ class Tracker(PromptQueue):
         if c.state != "predicted" and ratio >= cfg.measure_min_area:
             o.full_box = self._full_box(o, c.mask, box, steady, plan)
             o.motion.update(o.full_box)
-        if cfg.extent and c.state != "predicted":
+        if self._extent and c.state != "predicted":
             carried = o.extent is not None and plan.flow is not None  # else: re-acquired
-            o.extent = follow_extent(plan.box if carried else box, box, cfg.extent_shrink)
+            shift = plan.flow.displacement(plan.prior) if carried else None
+            held = (held_edges(o.last_box, box, shift) if shift is not None
+                    and o.last_box is not None else frozenset())
+            o.extent = follow_extent(plan.box if carried else box, box, cfg.extent_shrink,
+                                     held)
         if teach and c.entering:  # more of the object shows: it is at least this big,
             # and looks like this now (its first looks were a part's, or from before it left)
             o.good_area = max(o.good_area, area)

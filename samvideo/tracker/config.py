@@ -37,10 +37,11 @@ class TrackerConfig:
     flow_scale: bool = True
     #: ask for the object's whole extent as last known (the prompt box grows to it), so
     #: that a part the mask lost behind an occluder is asked for again; the extent lets
-    #: a part go at ``extent_shrink`` of the gap per frame. Off: GrabCut lost with it on
-    #: every cross-validation fold (a wider box lets the cut take background), though an
-    #: ideal segmenter (tools/oracle.py) gains
-    extent: bool = False
+    #: a part go at ``extent_shrink`` of the gap per frame. None: where the segmenter
+    #: reads a box as the object's extent (``box_is_extent``: SAM's families; an ideal
+    #: segmenter, tools/oracle.py, gains on every cross-validation fold), not for
+    #: GrabCut (it lost on every fold: a wider box lets the cut take background)
+    extent: bool | None = None
     extent_shrink: float = 0.2
     #: re-prompt with the user's clicks when the mask is doubtful (``--no-reprompt``)
     reprompt: bool = True

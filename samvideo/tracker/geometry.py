@@ -44,14 +44,35 @@ def project_points(rel: np.ndarray, labels: np.ndarray, box: Box, w: int, h: int
     return pts[inside].astype(np.float32).reshape(-1, 2), labels[inside].astype(np.int32)
 
 
-def follow_extent(extent: Box, box: Box, shrink: float) -> Box:
+def follow_extent(extent: Box, box: Box, shrink: float,
+                  held: frozenset[str] = frozenset()) -> Box:
     """An object's extent after a mask with ``box``: each edge the mask reaches past is
     taken at once; the others move towards the mask's by ``shrink`` of the gap (a part
-    gone behind something is kept a while, a part really gone is let go)."""
-    return (min(box[0], extent[0] + shrink * (box[0] - extent[0])),
-            min(box[1], extent[1] + shrink * (box[1] - extent[1])),
-            max(box[2], extent[2] + shrink * (box[2] - extent[2])),
-            max(box[3], extent[3] + shrink * (box[3] - extent[3])))
+    gone behind something is kept a while, a part really gone is let go), except the
+    ``held`` ones (:func:`held_edges`), which stay: the part beyond them is hidden."""
+    def toward(edge: str, i: int) -> float:
+        return extent[i] if edge in held else extent[i] + shrink * (box[i] - extent[i])
+
+    return (min(box[0], toward("left", 0)), min(box[1], toward("top", 1)),
+            max(box[2], toward("right", 2)), max(box[3], toward("bottom", 3)))
+
+
+def held_edges(before: Box, after: Box, shift: tuple[float, float], *,
+               min_shift: float = 1.0) -> frozenset[str]:
+    """The edges of a mask's box that an occluder (or the frame's edge) holds back: the
+    object moved towards them by ``shift`` (dx, dy, frame pixels; at least
+    ``min_shift``) from ``before`` to ``after``, the edge by less than half of that."""
+    dx, dy = shift
+    held = set()
+    if dx >= min_shift and after[2] - before[2] < dx / 2:
+        held.add("right")
+    if dx <= -min_shift and after[0] - before[0] > dx / 2:
+        held.add("left")
+    if dy >= min_shift and after[3] - before[3] < dy / 2:
+        held.add("bottom")
+    if dy <= -min_shift and after[1] - before[1] > dy / 2:
+        held.add("top")
+    return frozenset(held)
 
 
 def edge_spans(box: Box, w: int, h: int) -> dict[str, tuple[float, float]]:

@@ -427,3 +427,52 @@ def test_a_reprompt_knows_the_background_too():
         assert (a.background is None) == (b.background is None)
         if a.background is not None:
             np.testing.assert_array_equal(a.background, b.background)
+
+
+class _FramedFake(FakeSegmenter):
+    """Answers with the true mask inside the prompt box exactly (labels: (H, W) bool per
+    frame); ``box_is_extent`` as given."""
+
+    def __init__(self, truths, box_is_extent: bool):
+        super().__init__(lambda t: None, truths[0].shape)
+        self.truths, self.box_is_extent = truths, box_is_extent
+
+    def _mask(self, t, req):
+        return self.truths[t] & box_to_mask(tuple(float(v) for v in req.box_xyxy), self.shape)
+
+
+def _behind_a_post(n: int = 40) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A textured bar 80 px wide moving right at 4 px a frame behind a post 16 px wide:
+    for a while its visible part is two pieces, the front coming out on the far side."""
+    rng = np.random.default_rng(3)
+    background = rng.integers(0, 120, (*SHAPE, 3), dtype=np.uint8)
+    bar = rng.integers(130, 256, (30, 80, 3), dtype=np.uint8)
+    post = slice(150, 166)
+    frames, truths = [], []
+    for t in range(n):
+        x = 40 + 4 * t
+        frame, truth = background.copy(), np.zeros(SHAPE, bool)
+        frame[100:130, x:x + 80], truth[100:130, x:x + 80] = bar, True
+        frame[:, post], truth[:, post] = (60, 60, 200), False
+        frames.append(frame)
+        truths.append(truth)
+    return frames, truths
+
+
+@pytest.mark.parametrize("box_is_extent", [False, True])
+def test_a_segmenter_that_reads_the_box_as_extent_is_asked_for_the_whole_object(box_is_extent):
+    # a part that comes out from behind the post lies outside the box of the last mask
+    # (the part that stayed in view): only the object's extent as last known asks for it
+    frames, truths = _behind_a_post()
+    segmenter = _FramedFake(truths, box_is_extent)
+    tracker = Tracker(segmenter)
+    results = [tracker.init(frames[0], [ObjectPrompt(1, box=(40.0, 100.0, 120.0, 130.0))])]
+    results += [tracker.step(rgb) for rgb in frames[1:]]
+    js = [mask_iou(r.objects[0].mask, t) for r, t in zip(results, truths, strict=True)]
+    two_pieces = [t for t in range(len(truths))
+                  if truths[t][:, :150].any() and truths[t][:, 166:].any()]
+    split = float(np.mean([js[t] for t in two_pieces]))
+    if box_is_extent:
+        assert split > 0.95, split
+    else:
+        assert split < 0.8, split  # what GrabCut's reading of a box gives up

@@ -35,6 +35,8 @@ class GrabCutSegmenter:
     name = "grabcut"
     #: the still-background cue becomes sure background
     reads_background = True
+    #: a box is where the object may be: a looser one lets the cut take background
+    box_is_extent = False
 
     def __init__(self, config: GrabCutConfig | None = None) -> None:
         self.config = config or GrabCutConfig()
