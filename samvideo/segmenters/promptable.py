@@ -26,8 +26,10 @@ class PromptableSegmenter:
 
     A family sets :attr:`embedding_type` and writes the steps: ``preprocess`` (frames →
     the encoder's input batch on the device), ``_embed`` (that batch → one embedding per
-    frame), ``_encode_reference`` / ``_predict_reference`` (its own predictor,
-    unchanged) and ``_predict_fast`` (all the objects of a frame at once).
+    frame), ``_decode`` (all the objects of a frame through the prompt encoder and mask
+    decoder: per object (K, 256, 256) low-res logits and (K,) scores), ``_postprocess``
+    (those → :class:`Candidates` at frame size) and ``_encode_reference`` /
+    ``_predict_reference`` (its own predictor, unchanged).
 
     Attributes:
         device: the torch device everything runs on.
@@ -104,6 +106,17 @@ class PromptableSegmenter:
             if self.reference:
                 return [self._predict_reference(embedding, r) for r in requests]
             return self._predict_fast(embedding, requests)
+
+    def _predict_fast(self, embedding: Any, requests: Sequence[PromptRequest]
+                      ) -> list[Candidates]:
+        t0 = self._clock()
+        low_res, scores = self._decode(embedding, requests)
+        t1 = self._clock()
+        out = self._postprocess(low_res, scores, embedding)
+        t2 = self._clock()
+        self.stage_seconds["decoder"] += t1 - t0
+        self.stage_seconds["postprocess"] += t2 - t1
+        return out
 
     def _clock(self) -> float:
         if self._sync:

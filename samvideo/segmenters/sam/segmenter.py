@@ -206,16 +206,16 @@ class SamSegmenter(PromptableSegmenter):
         predictor.reset_image()
         return Candidates(masks, clip_scores(scores), logits.astype(np.float32))
 
-    def _predict_fast(
-        self, embedding: SamEmbedding, requests: Sequence[PromptRequest]
-    ) -> list[Candidates]:
-        t0 = self._clock()
+    def _decode(self, embedding: SamEmbedding, requests: Sequence[PromptRequest]
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """All objects through the prompt encoder and the mask decoder, one decoder call
+        per number of prompt tokens."""
         dense = self._dense_embeddings(requests)
         groups: dict[int, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(_token_count(request), []).append(index)
-        low_res: list[torch.Tensor | None] = [None] * len(requests)
-        iou: list[torch.Tensor | None] = [None] * len(requests)
+        low_res: list[torch.Tensor] = [torch.empty(0)] * len(requests)
+        iou: list[torch.Tensor] = [torch.empty(0)] * len(requests)
         for indices in groups.values():
             sparse = self._sparse_embeddings(
                 [requests[i] for i in indices], embedding.original_size
@@ -229,12 +229,7 @@ class SamSegmenter(PromptableSegmenter):
             for row, i in enumerate(indices):
                 pick = slice(1, None) if requests[i].multimask else slice(0, 1)
                 low_res[i], iou[i] = masks[row, pick], scores[row, pick]
-        t1 = self._clock()
-        out = self._postprocess(low_res, iou, embedding)
-        t2 = self._clock()
-        self.stage_seconds["decoder"] += t1 - t0
-        self.stage_seconds["postprocess"] += t2 - t1
-        return out
+        return low_res, iou
 
     def _dense_embeddings(self, requests: Sequence[PromptRequest]) -> torch.Tensor:
         """(B, C, 64, 64) dense prompt embeddings: the prior logits, or SAM's no-mask one."""

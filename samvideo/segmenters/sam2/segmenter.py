@@ -178,12 +178,10 @@ class Sam2Segmenter(PromptableSegmenter):
         predictor.reset_predictor()
         return Candidates(masks.astype(bool), clip_scores(scores), logits.astype(np.float32))
 
-    def _predict_fast(self, embedding: Sam2Embedding,
-                      requests: Sequence[PromptRequest]) -> list[Candidates]:
+    def _decode(self, embedding: Sam2Embedding, requests: Sequence[PromptRequest]
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Requests of one composition (box or not, number of points, multimask) go through
-        the prompt encoder and the mask decoder together; all the answers are upscaled in
-        one interpolation."""
-        t0 = self._clock()
+        the prompt encoder and the mask decoder together."""
         dense = self._dense_embeddings(requests)
         low_res: list[torch.Tensor] = [torch.empty(0)] * len(requests)
         iou: list[torch.Tensor] = [torch.empty(0)] * len(requests)
@@ -201,12 +199,7 @@ class Sam2Segmenter(PromptableSegmenter):
             )
             for k, i in enumerate(rows):
                 low_res[i], iou[i] = masks[k], scores[k]
-        t1 = self._clock()
-        out = self._postprocess(low_res, iou, embedding)
-        t2 = self._clock()
-        self.stage_seconds["decoder"] += t1 - t0
-        self.stage_seconds["postprocess"] += t2 - t1
-        return out
+        return low_res, iou
 
     def _postprocess(self, low_res: list[torch.Tensor], scores: list[torch.Tensor],
                      embedding: Sam2Embedding) -> list[Candidates]:
