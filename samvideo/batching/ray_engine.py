@@ -182,7 +182,6 @@ def _ray_clip(job: ClipJob, progress: Any) -> ClipOutcome:
             sent = progress.report.remote(item)
             if isinstance(item, Started):
                 # delivered before the clip goes on: a report still pending in a worker
-                # that is killed is lost with it, and the clip's record would miss the
-                # worker (seen while the actor started slowly on a loaded machine)
+                # that is killed is lost with it, and the clip's record would miss the worker
                 import_ray().get(sent)
     raise RuntimeError(f"clip row {job.clip.row}: the task gave no outcome")

@@ -120,6 +120,7 @@ class _Plan:
     background: np.ndarray | None = None  # the prior's part that moves with the background
     scale: float | None = None  # how much the prior's pixels spread out (flow)
     expected: Box | None = None  # where the mask should be (the prior's box): the jump test
+    shift: tuple[float, float] | None = None  # the prior's flow displacement (extent only)
 
 
 class Tracker(PromptQueue):
@@ -262,21 +263,23 @@ class Tracker(PromptQueue):
             prior, flow = self._moved_prior(o, rgb, gray, predicted)
         pbox = mask_to_box(prior) if prior is not None else None
         box = expected = predicted if pbox is None or self.config.motion == "none" else pbox
+        shift = None
         if flow is not None and pbox is not None and o.extent is not None:
-            box = self._with_extent(o, prior, pbox, flow, shape)
+            shift = flow.displacement(prior)
+            box = self._with_extent(o, pbox, shift, shape)
         still, scale = None, None
         if flow is not None and self.config.still is not None and self._reads_background:
             still = flow.still_part(o.last_mask, self.config.still)
         if flow is not None and self.config.flow_scale:
             scale = flow.growth(prior)
-        return _Plan(predicted, box, prior, flow, still, scale, expected)
+        return _Plan(predicted, box, prior, flow, still, scale, expected, shift)
 
-    def _with_extent(self, o: TrackedObject, prior: np.ndarray, pbox: Box, flow: FlowWarp,
+    def _with_extent(self, o: TrackedObject, pbox: Box, shift: tuple[float, float] | None,
                      shape) -> Box:
         """The prompt box: the moved prior's box, grown to the object's whole extent as
-        last known (moved by the prior's flow) when the two agree on where the object
-        is, so that parts the last mask lost behind an occluder are asked for again."""
-        shift = flow.displacement(prior)
+        last known (moved by ``shift``, the prior's flow displacement) when the two agree
+        on where the object is, so that parts the last mask lost behind an occluder are
+        asked for again."""
         if shift is None:
             return pbox
         e = o.extent
@@ -479,31 +482,36 @@ class Tracker(PromptQueue):
             o.full_box = self._full_box(o, c.mask, box, steady, plan)
             o.motion.update(o.full_box)
         if self._extent and c.state != "predicted":
-            carried = o.extent is not None and plan.flow is not None  # else: re-acquired
-            shift = plan.flow.displacement(plan.prior) if carried else None
-            held = (held_edges(o.last_box, box, shift) if shift is not None
-                    and o.last_box is not None else frozenset())
-            o.extent = follow_extent(plan.box if carried else box, box, cfg.extent_shrink,
-                                     held)
-        if teach and c.entering:  # more of the object shows: it is at least this big,
-            # and looks like this now (its first looks were a part's, or from before it left)
-            o.good_area = max(o.good_area, area)
-            o.good_size = (max(o.good_size[0], box[2] - box[0]),
-                           max(o.good_size[1], box[3] - box[1]))
-            hist = c.hist if c.hist is not None else colour_histogram(rgb, c.mask)
-            if hist is not None:
-                o.hist_recent = hist
-        elif teach and steady:
-            r = cfg.appearance_rate
-            o.good_area = 0.8 * o.good_area + 0.2 * area
-            o.good_size = (0.8 * o.good_size[0] + 0.2 * (box[2] - box[0]),
-                           0.8 * o.good_size[1] + 0.2 * (box[3] - box[1]))
+            self._follow_extent(o, box, plan)
+        if teach and (steady or c.entering):
             # judged on this very mask unless making the masks disjoint changed it
             hist = c.hist if c.hist is not None else colour_histogram(rgb, c.mask)
-            if hist is not None and o.hist_recent is not None:
-                o.hist_recent = ((1 - r) * o.hist_recent + r * hist).astype(np.float32)
+            if c.entering:  # more of the object shows: it is at least this big, and looks
+                # like this now (its first looks were a part's, or from before it left)
+                o.good_area = max(o.good_area, area)
+                o.good_size = (max(o.good_size[0], box[2] - box[0]),
+                               max(o.good_size[1], box[3] - box[1]))
+                if hist is not None:
+                    o.hist_recent = hist
+            else:
+                r = cfg.appearance_rate
+                o.good_area = 0.8 * o.good_area + 0.2 * area
+                o.good_size = (0.8 * o.good_size[0] + 0.2 * (box[2] - box[0]),
+                               0.8 * o.good_size[1] + 0.2 * (box[3] - box[1]))
+                if hist is not None and o.hist_recent is not None:
+                    o.hist_recent = ((1 - r) * o.hist_recent + r * hist).astype(np.float32)
         o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
         return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
+
+    def _follow_extent(self, o: TrackedObject, box: Box, plan: _Plan) -> None:
+        """The object's extent after a mask with ``box``: carried from the prompt box
+        (which holds the moved extent), or the mask's box after re-acquisition."""
+        if o.extent is None or plan.flow is None:
+            o.extent = follow_extent(box, box, self.config.extent_shrink)
+            return
+        held = (held_edges(o.last_box, box, plan.shift)
+                if plan.shift is not None and o.last_box is not None else frozenset())
+        o.extent = follow_extent(plan.box, box, self.config.extent_shrink, held)
 
     def _full_box(self, o: TrackedObject, mask: np.ndarray, box: Box, steady: bool,
                   plan: _Plan) -> Box:
