@@ -108,8 +108,13 @@ class PostProcess:
     smooth_radius: int = 0
 
 
-def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = None) -> np.ndarray:
+def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = None, *,
+                parts: np.ndarray | None = None) -> np.ndarray:
     """Clean a (H, W) bool mask: fill small holes, drop small/off-target islands, smooth.
+
+    ``parts`` ((H, W) bool, e.g. the previous mask moved onto this frame): an island that
+    lies mostly inside it is a part the object already had (cut off by an occluder),
+    not a speck: it stays whatever its size.
 
     The work is done on the mask's box grown by a margin (every component of the mask,
     and every hole, lies in it; a hole that reaches the margin reaches the background
@@ -133,7 +138,8 @@ def postprocess(mask: np.ndarray, params: PostProcess, expected: Box | None = No
         if kept is not holes:  # a hole was filled
             out = ~kept
     if params.min_island_frac > 0 or (expected is not None and params.min_component_overlap > 0):
-        out = _keep_components(out, params, expected, (x0, y0))
+        out = _keep_components(out, params, expected, (x0, y0),
+                               None if parts is None else parts[y0:y1, x0:x1])
     if params.smooth_radius > 0:
         k = cv2.getStructuringElement(
             cv2.MORPH_ELLIPSE, (2 * params.smooth_radius + 1, 2 * params.smooth_radius + 1)
@@ -166,18 +172,22 @@ def _remove_small(mask: np.ndarray, min_area: float, *, border_keeps: bool) -> n
 
 
 def _keep_components(mask: np.ndarray, params: PostProcess, expected: Box | None,
-                     origin: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """Keep the big components that overlap ``expected``; ``mask`` is the frame's crop
-    whose top-left corner is ``origin`` (x, y) in the frame's pixels."""
+                     origin: tuple[int, int] = (0, 0), parts: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """Keep the big components (or those mostly inside ``parts``) that overlap
+    ``expected``; ``mask`` and ``parts`` are the frame's crop whose top-left corner is
+    ``origin`` (x, y) in the frame's pixels."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 2:
         return mask
     areas = stats[1:, cv2.CC_STAT_AREA]
     total = areas.sum()
+    inside = (np.bincount(labels[parts], minlength=n) if parts is not None
+              else np.zeros(n, np.int64))
     keep = np.zeros(n, bool)
     for i in range(1, n):
         x, y, bw, bh, a = stats[i]
-        big = a >= params.min_island_frac * total
+        big = a >= params.min_island_frac * total or 2 * inside[i] >= a
         on_target = True
         if expected is not None and params.min_component_overlap > 0:
             x, y = x + origin[0], y + origin[1]

@@ -27,7 +27,9 @@ For every object on every frame:
    frame the search box is scanned for object-coloured blobs (histogram
    back-projection); the best blob of plausible size prompts the segmenter, and the
    object is re-acquired when the answer agrees with the last good masks in score,
-   size and colour.
+   size and colour. With a segmenter that answers with the object its box frames
+   (SAM's families), an answer that scores and looks right but is too small (a part
+   coming back into view) is a *lead*: the next frame looks there first.
 
 Use :class:`Tracker` directly when you bring your own frames::
 
@@ -92,7 +94,7 @@ from samvideo.tracker.state import (
 )
 
 #: ``state_dict()["format"]``; bumped when the layout changes.
-STATE_FORMAT = "samvideo.tracker/3"
+STATE_FORMAT = "samvideo.tracker/4"
 
 
 @dataclass
@@ -142,8 +144,11 @@ class Tracker(PromptQueue):
         self.frame_size: tuple[int, int] | None = None
         # the still-background cue only for backends that read it (SAM's ignore it)
         self._reads_background = getattr(segmenter, "reads_background", True)
-        self._extent = (getattr(segmenter, "box_is_extent", False) if self.config.extent is None
-                        else self.config.extent)
+        # the object the box frames is what the segmenter answers (SAM's families): a
+        # small answer while lost is a part of it (a lead); GrabCut's may be a patch of
+        # its colours (leads lost on every reversed fold with GrabCut)
+        self._frames_object = getattr(segmenter, "box_is_extent", False)
+        self._extent = self._frames_object if self.config.extent is None else self.config.extent
 
     # -- public API ---------------------------------------------------------------------
 
@@ -190,6 +195,7 @@ class Tracker(PromptQueue):
                 mask = warp_mask(obj.last_mask, obj.last_box, box)
                 obj.last_mask, obj.last_box = mask, box
             obj.full_box = box  # the whole object moves with the prediction too
+            obj.lead = None  # a lead is where to look on the very next frame only
             out.append(
                 ObjectResult(frame_index, time_s, obj.object_id, mask, box, 0.0, "predicted")
             )
@@ -221,7 +227,7 @@ class Tracker(PromptQueue):
         weak: list[TrackedObject] = []
         for o, cand in zip(tracked, candidates[len(prompted):], strict=True):
             plan = plans[o.object_id]
-            choice = self._judge(o, rgb, self._choose(cand, plan.box, "tracking"), plan)
+            choice = self._judge(o, rgb, self._choose(cand, plan, "tracking"), plan)
             chosen[o.object_id] = choice
             if self.config.reprompt and (self._doubtful(choice) or self._hopeless(choice)):
                 weak.append(o)
@@ -252,6 +258,8 @@ class Tracker(PromptQueue):
         look for object-coloured blobs in the widening search box)."""
         h, w = shape
         predicted = clip_box(o.motion.predict(), w, h)
+        if o.lost and o.lead is not None:
+            return self._follow_lead(o, rgb, gray, predicted, shape)
         if o.lost:
             search = search_box(o, predicted, shape, self.config)
             blob = find_blob(o, rgb, search, self.config)
@@ -273,6 +281,25 @@ class Tracker(PromptQueue):
         if flow is not None and self.config.flow_scale:
             scale = flow.growth(prior)
         return _Plan(predicted, box, prior, flow, still, scale, expected, shift)
+
+    def _follow_lead(self, o: TrackedObject, rgb: np.ndarray, gray, predicted: Box,
+                     shape) -> _Plan:
+        """A lost object's plan from its lead (a part of it seen on the last frame): the
+        lead moved by the flow is the prior; the prompt box takes it and the object's
+        known size around it, for the rest that comes into view."""
+        h, w = shape
+        lead, o.lead = o.lead, None
+        moved = None
+        if self.config.uses_flow and self._prev_gray is not None and gray is not None:
+            moved = flow_warp(self._prev_gray, gray, lead, self.config.flow,
+                              prev_rgb=self._prev_rgb, rgb=rgb)
+        prior = moved.mask if moved is not None and moved.mask.any() else lead
+        pbox = mask_to_box(prior)
+        cx, cy = (pbox[0] + pbox[2]) / 2, (pbox[1] + pbox[3]) / 2
+        gw, gh = o.good_size
+        box = (min(pbox[0], cx - gw / 2), min(pbox[1], cy - gh / 2),
+               max(pbox[2], cx + gw / 2), max(pbox[3], cy + gh / 2))
+        return _Plan(predicted, clip_box(box, w, h), prior)
 
     def _with_extent(self, o: TrackedObject, pbox: Box, shift: tuple[float, float] | None,
                      shape) -> Box:
@@ -330,15 +357,17 @@ class Tracker(PromptQueue):
         mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.1))
         return _Choice(mask, float(cand.scores[k]), _logit(cand, k), "prompted")
 
-    def _choose(self, cand: Candidates, box: Box, state: str) -> _Choice:
-        """Pick the candidate with the best blend of score and agreement with ``box``."""
-        w = self.config.score_weight
+    def _choose(self, cand: Candidates, plan: _Plan, state: str) -> _Choice:
+        """Pick the candidate with the best blend of score and agreement with the prompt
+        box; its islands that the prior holds are parts of the object, kept."""
+        box, w = plan.box, self.config.score_weight
         blend = [
             w * float(s) + (1 - w) * box_iou(mask_to_box(m), box)
             for m, s in zip(cand.masks, cand.scores, strict=True)
         ]
         k = int(np.argmax(blend))
-        mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.25))
+        mask = postprocess(cand.masks[k], self.config.postprocess, expand_box(box, 0.25),
+                           parts=plan.prior)
         return _Choice(mask, float(cand.scores[k]), _logit(cand, k), state)
 
     def _judge(self, o: TrackedObject, rgb: np.ndarray, c: _Choice, plan: _Plan) -> _Choice:
@@ -400,7 +429,7 @@ class Tracker(PromptQueue):
         again = self.segmenter.predict(embedding, requests)
         for o, cand in zip(weak, again, strict=True):
             plan = plans[o.object_id]
-            new = self._judge(o, rgb, self._choose(cand, plan.box, "reprompted"), plan)
+            new = self._judge(o, rgb, self._choose(cand, plan, "reprompted"), plan)
             if self._rank(new) > self._rank(chosen[o.object_id]):
                 chosen[o.object_id] = new
 
@@ -423,6 +452,7 @@ class Tracker(PromptQueue):
         cfg = self.config
         if o.lost:
             if not self._reacquired(o, c):
+                o.lead = c.mask if self._leads(o, c) else None
                 return self._mark_lost(o, plan.predicted, c.score, index, t)
             o.lost_for = 0
             return self._accept(o, rgb, c, plan, index, t, teach=False)
@@ -448,6 +478,15 @@ class Tracker(PromptQueue):
         ratio = area / o.good_area if o.good_area > 0 else 1.0
         return cfg.reacquire_min_area <= ratio <= cfg.max_area_change
 
+    def _leads(self, o: TrackedObject, c: _Choice) -> bool:
+        """Whether a lost object's answer is a lead: the segmenter answers with the object
+        its box frames, and this answer scores and looks like the object (as
+        re-acquisition asks) but is too small to be all of it."""
+        cfg = self.config
+        area = float(np.count_nonzero(c.mask))
+        return (self._frames_object and 0 < area < cfg.reacquire_min_area * o.good_area
+                and c.score >= cfg.reacquire_above and c.appearance >= cfg.reacquire_appearance)
+
     def _accept_prompt(self, o: TrackedObject, rgb, c: _Choice, index, t) -> ObjectResult:
         """The mask of a user prompt: restart the motion, size and appearance models."""
         box = mask_to_box(c.mask)
@@ -462,6 +501,7 @@ class Tracker(PromptQueue):
         around = ring(c.mask, box, rgb.shape[:2])
         o.hist_around = colour_histogram(rgb, around) if around.any() else None
         o.lost_for = o.weak_run = 0
+        o.lead = None
         o.last_mask, o.last_box, o.last_logits = c.mask, box, c.logits
         return ObjectResult(index, t, o.object_id, c.mask, box, c.score, c.state)
 
@@ -509,8 +549,8 @@ class Tracker(PromptQueue):
         if o.extent is None or plan.flow is None:
             o.extent = follow_extent(box, box, self.config.extent_shrink)
             return
-        held = (held_edges(o.last_box, box, plan.shift)
-                if plan.shift is not None and o.last_box is not None else frozenset())
+        held = (held_edges(plan.expected, box, plan.shift)
+                if plan.shift is not None and plan.expected is not None else frozenset())
         o.extent = follow_extent(plan.box, box, self.config.extent_shrink, held)
 
     def _full_box(self, o: TrackedObject, mask: np.ndarray, box: Box, steady: bool,

@@ -57,21 +57,28 @@ def follow_extent(extent: Box, box: Box, shrink: float,
             max(box[2], toward("right", 2)), max(box[3], toward("bottom", 3)))
 
 
-def held_edges(before: Box, after: Box, shift: tuple[float, float], *,
-               min_shift: float = 1.0) -> frozenset[str]:
-    """The edges of a mask's box that an occluder (or the frame's edge) holds back: the
-    object moved towards them by ``shift`` (dx, dy, frame pixels; at least
-    ``min_shift``) from ``before`` to ``after``, the edge by less than half of that."""
+def held_edges(expected: Box, after: Box, shift: tuple[float, float], *,
+               min_gap: float = 2.0) -> frozenset[str]:
+    """The edges of a mask's box that something in front holds back: ``expected`` is
+    where the object's own motion carried the last mask's box (the prior's box: the
+    mask moved by the flow, pixel by pixel), ``after`` the new mask's box; an edge that
+    lies inside the expected one by more than half the object's motion ``shift`` (dx,
+    dy, frame pixels) and at least ``min_gap`` pixels is held. So is an edge the object
+    moves towards past a still occluder, and one an occluder sweeps over while the
+    object stands (or the camera pans)."""
+    def gap(d: float) -> float:
+        return max(min_gap, abs(d) / 2)
+
     dx, dy = shift
     held = set()
-    if dx >= min_shift and after[2] - before[2] < dx / 2:
-        held.add("right")
-    if dx <= -min_shift and after[0] - before[0] > dx / 2:
+    if after[0] - expected[0] > gap(dx):
         held.add("left")
-    if dy >= min_shift and after[3] - before[3] < dy / 2:
-        held.add("bottom")
-    if dy <= -min_shift and after[1] - before[1] > dy / 2:
+    if after[1] - expected[1] > gap(dy):
         held.add("top")
+    if expected[2] - after[2] > gap(dx):
+        held.add("right")
+    if expected[3] - after[3] > gap(dy):
+        held.add("bottom")
     return frozenset(held)
 
 

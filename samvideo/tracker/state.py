@@ -42,6 +42,10 @@ class TrackedObject:
     #: the object's whole extent (XYXY) the prompt box grows to: the mask's box, edges
     #: kept a while where the mask lost a part (:attr:`TrackerConfig.extent`)
     extent: Box | None = None
+    #: while lost: the last frame's mask that scored and looked like the object but was
+    #: too small to re-acquire it ((H, W) bool): a part coming out from behind something
+    #: or into the frame, where the next frame's search starts
+    lead: np.ndarray | None = None
     memory: dict = field(default_factory=dict)
 
     @property
@@ -69,7 +73,7 @@ def config_dict(config: TrackerConfig) -> dict:
 
 
 _OBJECT_ARRAYS = ("rel_points", "rel_labels", "last_mask", "last_logits", "hist_first",
-                  "hist_recent", "hist_around")
+                  "hist_recent", "hist_around", "lead")
 
 
 def object_dict(o: TrackedObject) -> dict:

@@ -476,3 +476,48 @@ def test_a_segmenter_that_reads_the_box_as_extent_is_asked_for_the_whole_object(
         assert split > 0.95, split
     else:
         assert split < 0.8, split  # what GrabCut's reading of a box gives up
+
+
+def _rising_behind_a_ledge(n: int = 30) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A textured 40 px square that drops behind a ledge (frames 6..13 hidden), then
+    rises back 4 rows a frame from frame 14; a look-alike of its colours comes into
+    view on frame 15 beside where the object went down."""
+    rng = np.random.default_rng(5)
+    background = rng.integers(0, 90, (*SHAPE, 3), dtype=np.uint8)
+    texture, other = rng.integers(160, 256, (2, 40, 40, 3), dtype=np.uint8)
+    texture[..., 2] //= 3  # a warm colour the background does not have
+    other[..., 2] //= 3
+    frames, truths = [], []
+    for t in range(n):
+        frame, truth = background.copy(), np.zeros(SHAPE, bool)
+        if t >= 15:
+            frame[50:90, 145:185] = other  # the look-alike: not the object
+        top = 100 if t < 6 else 140 if t < 14 else max(140 - 4 * (t - 13), 100)
+        frame[top:140, 100:140], truth[top:140, 100:140] = texture[: 140 - top], True
+        frame[140:, :] = (40, 90, 40)  # the ledge
+        frames.append(frame)
+        truths.append(truth)
+    return frames, truths
+
+
+def test_a_lost_object_that_shows_a_part_first_is_followed_from_that_part():
+    # the first part to come back is too small to re-acquire the object; it leads the
+    # next frame's search, so the look-alike that the colour search would pick does not
+    frames, truths = _rising_behind_a_ledge()
+    tracker = Tracker(_FramedFake(truths, box_is_extent=True))
+    results = [tracker.init(frames[0], [ObjectPrompt(1, box=(100.0, 100.0, 140.0, 140.0))])]
+    results += [tracker.step(rgb) for rgb in frames[1:15]]
+    # a tracker restored from here (it holds a lead) goes on as this one does
+    restored = Tracker(_FramedFake(truths, box_is_extent=True))
+    restored.segmenter._frame = 14
+    restored.load_state_dict(tracker.state_dict())
+    results += [tracker.step(rgb) for rgb in frames[15:]]
+    again = [restored.step(rgb) for rgb in frames[15:]]
+    assert all(np.array_equal(a.objects[0].mask, r.objects[0].mask)
+               for a, r in zip(again, results[15:], strict=True))
+    states = [r.objects[0].state for r in results]
+    assert set(states[7:14]) == {"lost"}, states
+    back = next(t for t in range(14, len(states)) if states[t] != "lost")
+    assert back <= 18, states
+    assert all(s != "lost" for s in states[back:]), states
+    assert mask_iou(results[-1].objects[0].mask, truths[-1]) > 0.95

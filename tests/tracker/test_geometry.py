@@ -18,12 +18,16 @@ def test_covered_is_the_share_of_a_box_inside_another():
     assert covered((0.0, 0.0, 0.0, 10.0), (0.0, 0.0, 10.0, 10.0)) == 0.0
 
 
-def test_an_edge_that_stands_still_while_the_object_moves_towards_it_is_held():
-    # moving right by 4: the right edge moved 0 (an occluder), the left edge 4
-    assert held_edges((40.0, 0.0, 150.0, 30.0), (44.0, 0.0, 150.0, 30.0), (4.0, 0.0)) == {"right"}
-    assert held_edges((40.0, 0.0, 150.0, 30.0), (44.0, 0.0, 154.0, 30.0), (4.0, 0.0)) == set()
-    assert held_edges((40.0, 20.0, 80.0, 60.0), (40.0, 20.0, 80.0, 55.0), (0.0, -5.0)) == {"top"}
-    assert held_edges((40.0, 0.0, 150.0, 30.0), (40.0, 0.0, 150.0, 30.0), (0.5, 0.0)) == set()
+def test_an_edge_held_back_from_where_the_object_moved_it_is_held():
+    # moving right by 4 (expected: the last box moved by 4): the right edge stayed (an
+    # occluder), the left edge went along
+    assert held_edges((44.0, 0.0, 154.0, 30.0), (44.0, 0.0, 150.0, 30.0), (4.0, 0.0)) == {"right"}
+    assert held_edges((44.0, 0.0, 154.0, 30.0), (44.0, 0.0, 154.0, 30.0), (4.0, 0.0)) == set()
+    assert held_edges((40.0, 15.0, 80.0, 55.0), (40.0, 20.0, 80.0, 55.0), (0.0, -5.0)) == {"top"}
+    # standing still while something sweeps over the left side, 3 pixels a frame
+    assert held_edges((40.0, 0.0, 150.0, 30.0), (43.0, 0.0, 150.0, 30.0), (0.0, 0.0)) == {"left"}
+    # a pixel of jitter is not an occluder
+    assert held_edges((40.0, 0.0, 150.0, 30.0), (41.0, 0.0, 149.0, 30.0), (0.5, 0.0)) == set()
 
 
 def test_the_extent_keeps_held_edges_and_lets_the_others_shrink():
