@@ -123,3 +123,16 @@ def test_the_report_holds_every_variant_and_direction(eval_davis, tmp_path, caps
     rows = [line for line in text.splitlines() if line.startswith(("| full", "| no-still"))]
     assert len(rows) == 4 and all(float(r.split("|")[4].strip(" *")) > 0.5 for r in rows)
     assert (tmp_path / "out" / "reverse" / "no-still" / "moving" / "masks").is_dir()
+
+
+def test_the_oracle_report_names_its_segmenter(eval_davis, tmp_path, capsys):
+    """``--oracle --report`` (docs/oracle.md): the same report, segmented by the
+    ground-truth oracle through ``samvideo.run``, and saying so."""
+    report = tmp_path / "oracle.md"
+    assert eval_davis.main(["--davis", str(SAMPLES), "--clips", "moving", "--variants", "full",
+                            "--oracle", "--out", str(tmp_path / "out"), "--report",
+                            str(report)]) == 0
+    text = report.read_text()
+    assert text.startswith("# The tracking policy's ceiling") and "tools/oracle.py" in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| full")]
+    assert float(row.split("|")[4].strip(" *")) > 0.95

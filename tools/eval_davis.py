@@ -452,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         print(cross_validate(runs, variants))
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(markdown_report(runs, variants, argv), encoding="utf-8")
+        args.report.write_text(markdown_report(runs, variants, argv, oracle=args.oracle),
+                               encoding="utf-8")
         print(f"report: {args.report}")
     return 0
 
@@ -479,17 +480,23 @@ def _choices(parser: argparse.ArgumentParser, flag: str, text: str, allowed) -> 
 
 
 def markdown_report(runs: dict[str, dict[str, list[ClipScore]]], variants: list[str],
-                    argv: list[str] | None) -> str:
-    """The ablation report: every variant's mean per direction, then ``full`` per clip."""
+                    argv: list[str] | None, *, oracle: bool = False) -> str:
+    """The ablation report: every variant's mean per direction, then ``full`` per clip
+    (``oracle``: the runs segmented with the ground-truth oracle)."""
     import datetime
     import platform
 
     command = " ".join(["python tools/eval_davis.py", *(sys.argv[1:] if argv is None else argv)])
-    lines = ["# Tracking quality on DAVIS 2016 train", "",
+    segmenter = ("The ground-truth oracle (tools/oracle.py) segments: every mask it gives "
+                 "is right, so these are the tracking policy's own ceiling; the tracker is "
+                 "given the first frame's tight box; " if oracle
+                 else "The GrabCut backend, the first frame's tight box as the only input "
+                 "from the ground truth; ")
+    title = "The tracking policy's ceiling" if oracle else "Tracking quality"
+    lines = [f"# {title} on DAVIS 2016 train", "",
              f"Written by `{command}` on {datetime.date.today().isoformat()} "
              f"({platform.machine()}, {os.cpu_count()} CPUs, commit {_commit()}); do not edit "
-             "by hand. The GrabCut backend, the first frame's tight box as the only input "
-             "from the ground truth; J, F, J&F as DAVIS defines them (first and last frames "
+             f"by hand. {segmenter}J, F, J&F as DAVIS defines them (first and last frames "
              "left out); J0 is the first frame's J (the cut from the box alone); fps is "
              "frames over the pipeline's wall time (read it only from runs with `--jobs 1` "
              "on an idle machine).", ""]
