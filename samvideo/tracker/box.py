@@ -146,7 +146,7 @@ class Tracker(PromptQueue):
         self._reads_background = getattr(segmenter, "reads_background", True)
         # the object the box frames is what the segmenter answers (SAM's families): a
         # small answer while lost is a part of it (a lead); GrabCut's may be a patch of
-        # its colours (leads lost on every reversed fold with GrabCut)
+        # its colours
         self._frames_object = getattr(segmenter, "box_is_extent", False)
         self._extent = self._frames_object if self.config.extent is None else self.config.extent
 
@@ -289,11 +289,8 @@ class Tracker(PromptQueue):
         known size around it, for the rest that comes into view."""
         h, w = shape
         lead, o.lead = o.lead, None
-        moved = None
-        if self.config.uses_flow and self._prev_gray is not None and gray is not None:
-            moved = flow_warp(self._prev_gray, gray, lead, self.config.flow,
-                              prev_rgb=self._prev_rgb, rgb=rgb)
-        prior = moved.mask if moved is not None and moved.mask.any() else lead
+        moved = self._flow_moved(lead, rgb, gray)
+        prior = lead if moved is None else moved.mask
         pbox = mask_to_box(prior)
         cx, cy = (pbox[0] + pbox[2]) / 2, (pbox[1] + pbox[3]) / 2
         gw, gh = o.good_size
@@ -323,12 +320,19 @@ class Tracker(PromptQueue):
         box, or unmoved without motion."""
         if self.config.motion == "none":
             return o.last_mask, None
-        if self.config.uses_flow and self._prev_gray is not None and gray is not None:
-            moved = flow_warp(self._prev_gray, gray, o.last_mask, self.config.flow,
-                              prev_rgb=self._prev_rgb, rgb=rgb)
-            if moved is not None and moved.mask.any():
-                return moved.mask, moved
+        moved = self._flow_moved(o.last_mask, rgb, gray)
+        if moved is not None:
+            return moved.mask, moved
         return warp_mask(o.last_mask, o.last_box, predicted), None
+
+    def _flow_moved(self, mask: np.ndarray, rgb: np.ndarray, gray) -> FlowWarp | None:
+        """A mask of the previous frame moved onto this one by optical flow, or None
+        (flow off, no previous frame, or nothing left of the mask)."""
+        if not self.config.uses_flow or self._prev_gray is None or gray is None:
+            return None
+        moved = flow_warp(self._prev_gray, gray, mask, self.config.flow,
+                          prev_rgb=self._prev_rgb, rgb=rgb)
+        return moved if moved is not None and moved.mask.any() else None
 
     def _track_request(self, o: TrackedObject, plan: _Plan) -> PromptRequest:
         logits = None if o.lost or not self.config.sam_mask_input else o.last_logits

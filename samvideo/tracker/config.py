@@ -43,7 +43,7 @@ class TrackerConfig:
     #: GrabCut (it lost on every fold: a wider box lets the cut take background)
     extent: bool | None = None
     #: slow: a part stays asked for while it is hidden for a second or so (a bus behind
-    #: a tree); cross-validation chose it over 0.1 and 0.2 on every fold
+    #: a tree); chosen by cross-validation
     extent_shrink: float = 0.05
     #: re-prompt with the user's clicks when the mask is doubtful (``--no-reprompt``)
     reprompt: bool = True
