@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from samvideo.allocator import keep_freed_memory
 from samvideo.segmenters.base import Candidates, PromptRequest
 from samvideo.segmenters.checks import check_frames, check_predict_inputs
 from samvideo.segmenters.device import DTYPES, resolve_device, resolve_precision
@@ -61,7 +62,16 @@ class PromptableSegmenter:
         self._sync = sync_timing and device_.type == "cuda"
         self._encode_lock = threading.Lock()
         self._predict_lock = threading.Lock()
+        if device_.type == "cpu":
+            self.keeps_freed_memory = keep_freed_memory()  # the encoder's activations
         return device_
+
+    @staticmethod
+    def _speed_up_decoder(decoder: torch.nn.Module) -> None:
+        """The mask decoder's transposed convolutions (its output upscaling) with
+        channels-last weights: oneDNN's kernel, about three times faster on a CPU than
+        the default one for the same sums (the masks do not change)."""
+        decoder.output_upscaling.to(memory_format=torch.channels_last)
 
     def encode(self, frames: Sequence[np.ndarray]) -> list[Any]:
         """Embed (H, W, 3) uint8 RGB frames of one size, all in one encoder call on the

@@ -108,6 +108,7 @@ class SamSegmenter(PromptableSegmenter):
             self._predict_predictor = self.predictor_class(self.model)
             return
         self._speed_up_encoder(sdpa=sdpa, compile=compile)
+        self._speed_up_decoder(self.model.mask_decoder)
         # bf16 has fp32's range: cast the encoder's weights, no autocast casts at every layer.
         self._encoder_dtype = torch.bfloat16 if self.dtype == torch.bfloat16 else torch.float32
         self.model.image_encoder.to(self._encoder_dtype)
@@ -145,7 +146,8 @@ class SamSegmenter(PromptableSegmenter):
         ``size`` (H, W), one :class:`SamEmbedding` per frame."""
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
             features = self._encoder(batch.to(self._encoder_dtype))
-        features = features.float()
+        # plain (C, H, W) order: TinyViT's is channels-last, which the decoder copies
+        features = features.float().contiguous()
         input_size = self._resize.get_preprocess_shape(size[0], size[1], self.arch.img_size)
         return [SamEmbedding(f.clone(), size, input_size) for f in features.unbind(0)]
 
