@@ -117,7 +117,6 @@ class Sam2Segmenter(PromptableSegmenter):
             self._encode_predictor = SAM2ImagePredictor(self.model)
             self._predict_predictor = SAM2ImagePredictor(self.model)
             return
-        self._speed_up_decoder(self.model.sam_mask_decoder)
         self._encoder_dtype = torch.bfloat16 if self.dtype == torch.bfloat16 else torch.float32
         self.model.image_encoder.to(self._encoder_dtype)
         self._encoder = self.model.image_encoder
