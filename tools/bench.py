@@ -288,7 +288,7 @@ def encoder_flops(segmenter, height: int, width: int) -> int:
 def compare(args, video: Path, box, checkpoint: Path, model: str, work: Path) -> dict:
     """(a) then (b) on the same frames; returns both results and the ratio. (a) runs in a
     process of its own, as a user's script does: samvideo's segmenters tune the process's
-    allocator (``samvideo.segmenters.allocator``), which would speed it up here."""
+    allocator (``samvideo.allocator``), which would speed it up here."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         a = pool.submit(plain_loop, video, checkpoint, model, box, args.frames, args.device,
                         work / "plain.mp4").result()

@@ -39,6 +39,8 @@ class PromptableSegmenter:
         reference: whether the family's own predictor runs (bit-identical, slower).
         stage_seconds: wall seconds spent so far per stage (:data:`STAGES`); on CUDA they
             are exact only with ``sync_timing``.
+        keeps_freed_memory: whether large freed blocks are reused
+            (:func:`samvideo.allocator.keep_freed_memory`, on a CPU with glibc).
     """
 
     #: boxes, points and logits are read; GrabCut's still-background cue is not
@@ -62,16 +64,9 @@ class PromptableSegmenter:
         self._sync = sync_timing and device_.type == "cuda"
         self._encode_lock = threading.Lock()
         self._predict_lock = threading.Lock()
-        if device_.type == "cpu":
-            self.keeps_freed_memory = keep_freed_memory()  # the encoder's activations
+        # the encoder's activations, freed and asked for again every frame
+        self.keeps_freed_memory = device_.type == "cpu" and keep_freed_memory()
         return device_
-
-    @staticmethod
-    def _speed_up_decoder(decoder: torch.nn.Module) -> None:
-        """The mask decoder's transposed convolutions (its output upscaling) with
-        channels-last weights: oneDNN's kernel, about three times faster on a CPU than
-        the default one for the same sums (the masks do not change)."""
-        decoder.output_upscaling.to(memory_format=torch.channels_last)
 
     def encode(self, frames: Sequence[np.ndarray]) -> list[Any]:
         """Embed (H, W, 3) uint8 RGB frames of one size, all in one encoder call on the
