@@ -76,6 +76,7 @@ class OracleAnswers:
         self.name = segmenter.name
         self.reads_background = getattr(segmenter, "reads_background", True)
         self.box_is_extent = getattr(segmenter, "box_is_extent", False)
+        self.scores_object = getattr(segmenter, "scores_object", False)
         self._requests: list = []
         self.seconds = 0.0  # thread time spent making the answers, left out of the figures
         # the segmenter's own method, not the wrapper an earlier oracle put there

@@ -45,6 +45,8 @@ class OracleSegmenter:
     name = "oracle"
     #: an ideal promptable model: the object the box frames
     box_is_extent = True
+    #: the score is the candidate's true IoU with the object
+    scores_object = True
 
     def __init__(self, source: str | Path, masks: str | Path) -> None:
         files = list_mask_files(masks)

@@ -95,6 +95,14 @@ class Segmenter(Protocol):
     #: background in). A backend that does not say reads it GrabCut's way.
     box_is_extent: bool
 
+    #: Whether a candidate's score estimates how well it covers the object the box frames
+    #: (the SAM family's predicted IoU), rather than how well its colours fit (GrabCut's,
+    #: which a patch of background in the object's colours shares). A score that does not
+    #: judge the object is made no better than the mask looks
+    #: (:attr:`~samvideo.tracker.TrackerConfig.trust_appearance`). A backend that does not
+    #: say is judged by its looks.
+    scores_object: bool
+
     def encode(self, frames: Sequence[np.ndarray]) -> list[Any]:
         """Embed frames; ``frames`` are (H, W, 3) uint8 RGB, all the same size.
 

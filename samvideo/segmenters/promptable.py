@@ -47,6 +47,8 @@ class PromptableSegmenter:
     reads_background = False
     #: a box frames the object: its whole extent is worth asking for
     box_is_extent = True
+    #: the score is the model's estimate of the mask's IoU with that object
+    scores_object = True
     #: the type ``encode`` returns and ``predict`` takes
     embedding_type: type
 

@@ -149,6 +149,9 @@ class Tracker(PromptQueue):
         # its colours
         self._frames_object = getattr(segmenter, "box_is_extent", False)
         self._extent = self._frames_object if self.config.extent is None else self.config.extent
+        # a score that judges the object needs no vouching by the mask's looks
+        self._trust = 0.0 if getattr(segmenter, "scores_object", False) else (
+            self.config.trust_appearance)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -375,13 +378,16 @@ class Tracker(PromptQueue):
         return _Choice(mask, float(cand.scores[k]), _logit(cand, k), state)
 
     def _judge(self, o: TrackedObject, rgb: np.ndarray, c: _Choice, plan: _Plan) -> _Choice:
-        """Fill in the choice's appearance similarity and whether it jumps."""
+        """Fill in the choice's appearance similarity and whether it jumps; a score that
+        does not judge the object becomes no better than its looks (``trust_appearance``)."""
         if o.hist_first is not None:
             c.hist = colour_histogram(rgb, c.mask)
             c.appearance = max(histogram_similarity(c.hist, o.hist_first),
                                histogram_similarity(c.hist, o.hist_recent))
         c.entering = self._entering(o, c.mask, plan)
         c.jump = not c.entering and self._is_jump(o, c.mask, plan)
+        if self._trust > 0 and not c.entering:  # an entering part's looks are a part's
+            c.score *= min(1.0, c.appearance / self._trust)
         return c
 
     def _entering(self, o: TrackedObject, mask: np.ndarray, plan: _Plan) -> bool:

@@ -70,6 +70,14 @@ class TrackerConfig:
     #: (the better of the first and the recent good masks) below which a mask is
     #: hopeless: good masks score above 0.5, background pieces and occluders under 0.3
     min_appearance: float = 0.3
+    #: a mask scores no better than it looks: below this colour similarity the score is
+    #: scaled by similarity / ``trust_appearance``, so that a mask the segmenter is sure
+    #: of but which lies on the background, or on one part of the object, is doubtful
+    #: and says so (good masks look at least this alike on 99 % of the train frames).
+    #: Only where the score is a colour fit (GrabCut); a score that judges the object
+    #: (``scores_object``: SAM's predicted IoU) stands, as an object whose looks change
+    #: would be doubted until lost (the oracle lost mallard-fly reversed). 0: off
+    trust_appearance: float = 0.75
     #: the recent-appearance histogram follows good masks at this rate per frame (slow
     #: lighting and pose changes; 0.1 is about the last ten frames)
     appearance_rate: float = 0.1
@@ -112,7 +120,7 @@ class TrackerConfig:
             raise ValueError(f"motion={self.motion!r}: choose 'kalman' or 'none'")
         for name in ("reprompt_below", "lost_below", "reacquire_above", "score_weight",
                      "extent_shrink", "growth_above",
-                     "flow_box_gain", "measure_min_area",
+                     "flow_box_gain", "measure_min_area", "trust_appearance",
                      "min_appearance", "appearance_rate", "reacquire_appearance",
                      "reacquire_min_area", "blob_threshold"):
             value = getattr(self, name)

@@ -268,6 +268,43 @@ def test_a_mask_that_does_not_look_like_the_object_is_not_reported():
     assert set(states[9:]) == {"lost"}
 
 
+@pytest.mark.parametrize(("trust", "scores_object"), [
+    (0.0, False), (TrackerConfig().trust_appearance, False),
+    (TrackerConfig().trust_appearance, True)])
+def test_a_sure_mask_sliding_onto_the_background_scores_what_it_looks(trust, scores_object):
+    """From frame 8 the segmenter's confident answer slides off the object, 6 px a frame
+    (never a jump), onto the background beside it. Scored by the segmenter alone it is
+    trusted to the end; scored by its looks too (the default where the score is a
+    colour fit), its score falls as it leaves the object, and a mask on the background
+    is doubtful until the object is lost. A segmenter whose score judges the object
+    (``scores_object``) keeps its own score."""
+    frames = make_frames(30)
+
+    class Sliding(FakeSegmenter):
+        def _mask(self, t, req):
+            x0, y0, x1, y1 = square_box(t)
+            d = min(max(6 * (t - 7), 0), 36)
+            return box_to_mask((x0 + d, y0, x1 + d, y1), self.shape)
+
+    segmenter = Sliding(square_box, SHAPE)
+    segmenter.scores_object = scores_object
+    config = TrackerConfig(trust_appearance=trust)
+    tracker = Tracker(segmenter, config=config)
+    tracker.init(frames[0], [ObjectPrompt(1, square_box(0))])
+    out = [tracker.step(f, frame_index=t).objects[0] for t, f in enumerate(frames[1:], 1)]
+    j = [mask_iou(r.mask, box_to_mask(square_box(t), SHAPE)) for t, r in enumerate(out, 1)]
+    good = [r.score for r, v in zip(out, j, strict=True) if v > 0.7]
+    wrong = [r for r, v in zip(out, j, strict=True) if v < 0.2 and r.state != "lost"]
+    off = [r for r, v in zip(out, j, strict=True) if v < 0.1 and r.state != "lost"]
+    assert len(good) == 8 and min(good) >= 0.9  # the object itself looks right
+    if trust == 0 or scores_object:
+        assert len(wrong) >= 15 and all(r.score > 0.9 for r in wrong)
+    else:  # the score falls as the mask leaves the object, and the object is let go
+        assert max(r.score for r in wrong) < min(good)
+        assert all(r.score < config.reprompt_below for r in off)
+        assert out[-1].state == "lost" and len(off) <= config.lost_after
+
+
 # -- saving and restoring --------------------------------------------------------------
 
 

@@ -37,6 +37,8 @@ class GrabCutSegmenter:
     reads_background = True
     #: a box is where the object may be: a looser one lets the cut take background
     box_is_extent = False
+    #: the score is a colour fit: the tracker has the mask's looks vouch for it
+    scores_object = False
 
     def __init__(self, config: GrabCutConfig | None = None) -> None:
         self.config = config or GrabCutConfig()
