@@ -15,7 +15,10 @@ For every object on every frame:
 3. **Judge.** A mask is *hopeless* when it is empty, scores below ``lost_below`` or
    does not look like the object (colour histogram against the first and the recent
    good masks, :func:`~samvideo.masks.histogram_similarity`); *doubtful* when it
-   scores below ``reprompt_below`` or jumps (area or box) against the prediction.
+   scores below ``reprompt_below`` or jumps (area or box) against the prediction. A
+   score that is a colour fit (GrabCut's, not ``scores_object``) is first made no
+   better than the mask looks (``trust_appearance``), so it says what the tracker
+   believes.
    A doubtful mask makes the tracker ask again with the box and the user's clicks
    re-projected into it (``reprompted``); the better answer is kept.
 4. **Decide.** Good: the mask is reported and feeds the motion and appearance models.
