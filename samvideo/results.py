@@ -31,7 +31,8 @@ class ObjectResult:
         box_xyxy: (x1, y1, x2, y2) float pixels of the mask's tight box (x2, y2 exclusive),
             or the motion model's predicted box while lost (exports write it apart, as a
             prediction); None when nothing is known.
-        score: confidence in [0, 1] (SAM's predicted IoU, or the GrabCut score).
+        score: confidence in [0, 1] (SAM's predicted IoU; GrabCut's colour score, no better
+            than the mask looks: ``TrackerConfig.trust_appearance``).
         state: one of :data:`STATES`.
         name: the object's name from its prompt (``--name``, the prompts file's
             ``name``), or None.
