@@ -96,9 +96,8 @@ class Segmenter(Protocol):
     box_is_extent: bool
 
     #: Whether a candidate's score estimates how well it covers the object the box frames
-    #: (the SAM family's predicted IoU), rather than how well its colours fit (GrabCut's,
-    #: which a patch of background in the object's colours shares). A score that does not
-    #: judge the object is made no better than the mask looks
+    #: (the SAM family's predicted IoU), rather than how well its colours fit (GrabCut's);
+    #: where it does not, the tracker has the mask's looks vouch for the score
     #: (:attr:`~samvideo.tracker.TrackerConfig.trust_appearance`). A backend that does not
     #: say is judged by its looks.
     scores_object: bool

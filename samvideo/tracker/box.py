@@ -152,7 +152,6 @@ class Tracker(PromptQueue):
         # its colours
         self._frames_object = getattr(segmenter, "box_is_extent", False)
         self._extent = self._frames_object if self.config.extent is None else self.config.extent
-        # a score that judges the object needs no vouching by the mask's looks
         self._trust = 0.0 if getattr(segmenter, "scores_object", False) else (
             self.config.trust_appearance)
 

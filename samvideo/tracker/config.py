@@ -73,11 +73,9 @@ class TrackerConfig:
     #: a mask scores no better than it looks: below this colour similarity the score is
     #: scaled by similarity / ``trust_appearance``, so that a mask the segmenter is sure
     #: of but which lies on the background, or on one part of the object, is doubtful
-    #: and says so; chosen by cross-validation (good masks look at least 0.74 alike on
-    #: 99 % of the train frames). Only where the score is a colour fit (GrabCut); a
-    #: score that judges the object (``scores_object``: SAM's predicted IoU) stands, as
-    #: an object whose looks change would be doubted until lost (the oracle lost
-    #: mallard-fly reversed). 0: off
+    #: and says so; chosen by cross-validation. Only where the score is a colour fit
+    #: (GrabCut); a score that judges the object (``scores_object``: SAM's predicted
+    #: IoU) stands, as an object whose looks change would be doubted until lost. 0: off
     trust_appearance: float = 0.85
     #: the recent-appearance histogram follows good masks at this rate per frame (slow
     #: lighting and pose changes; 0.1 is about the last ten frames)
