@@ -221,7 +221,10 @@ class FlowConfig:
     margin: float = 1.0  # flow runs on the mask's box grown by this fraction of its size
     # on each side: room for the motion plus context for the flow
     max_side: int = 320  # the crop is downscaled to this longest side: flow errors add up
-    # frame after frame (the mask follows the flow), so fewer pixels cost accuracy
+    # frame after frame (the mask follows the flow), so fewer pixels cost accuracy...
+    box_max_side: int = 240  # ...where the segmenter reads the mask's pixels (GrabCut);
+    # one that reads only the prompt box (SAM's families, ``reads_prior_mask`` False)
+    # needs fewer: an ideal segmenter's J&F is the same (tools/oracle.py)
     min_texture: float = 2.0  # below this standard deviation of the crop's luma (grey
     # levels) the flow is meaningless (zero on a flat image)
     match_reach: float = 1.5  # before the flow, the object is looked for by its looks
@@ -238,10 +241,12 @@ class FlowConfig:
                              f"{self.match_above!r}, match_gain={self.match_gain!r}: need "
                              "match_reach >= 0, match_above within [-1, 1], match_gain "
                              "within [0, 2]")
-        if not self.margin >= 0 or self.max_side < _DIS_MIN_SIDE or not self.min_texture >= 0:
+        if (not self.margin >= 0 or min(self.max_side, self.box_max_side) < _DIS_MIN_SIDE
+                or not self.min_texture >= 0):
             raise ValueError(f"margin={self.margin!r}, max_side={self.max_side!r}, "
-                             f"min_texture={self.min_texture!r}: need margin >= 0, max_side "
-                             f">= {_DIS_MIN_SIDE}, min_texture >= 0")
+                             f"box_max_side={self.box_max_side!r}, min_texture="
+                             f"{self.min_texture!r}: need margin >= 0, max_side and "
+                             f"box_max_side >= {_DIS_MIN_SIDE}, min_texture >= 0")
 
 
 @dataclass(frozen=True)
@@ -452,14 +457,14 @@ def flow_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
     DIS optical flow computed on a downscaled crop around the mask (:class:`FlowConfig`).
 
     ``shift`` (dx, dy) whole frame pixels is where the object went as far as a global
-    step knows (given, or found by :func:`match_shift` in the (H, W, 3) uint8 RGB frames
-    ``prev_rgb`` and ``rgb`` when both are given, ``config.match_reach``): the flow is
-    computed between the object's
-    crop of the previous frame and the crop shifted by it on this one, so that it only
-    has to follow what is left (optical flow follows a few pixels, not an object's
-    width). Returns None for an empty mask or a crop without texture. Backward flow
-    (current → previous) is used, so every pixel of the result samples the previous
-    mask once: no holes, no double cover.
+    step knows (given, or found by :func:`match_shift` in the frames ``prev_rgb`` and
+    ``rgb``, (H, W, 3) uint8 RGB or (H, W) luma, when both are given,
+    ``config.match_reach``): the flow is computed between the object's crop of the
+    previous frame and the crop shifted by it on this one, so that it only has to follow
+    what is left (optical flow follows a few pixels, not an object's width). Returns
+    None for an empty mask or a crop without texture. Backward flow (current → previous)
+    is used, so every pixel of the result samples the previous mask once: no holes, no
+    double cover.
     """
     config = config or FlowConfig()
     if prev_gray.shape != gray.shape or mask.shape != gray.shape:

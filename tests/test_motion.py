@@ -7,6 +7,7 @@ import pytest
 from samvideo.masks import box_to_mask, mask_iou
 from samvideo.motion import (
     Box,
+    FlowConfig,
     KalmanBoxFilter,
     StaticBox,
     StillConfig,
@@ -117,6 +118,12 @@ def test_flow_gives_up_on_flat_images_and_empty_masks():
     assert flow_warp(flat, flat, np.zeros((240, 320), bool)) is None
     with pytest.raises(ValueError, match="shapes differ"):
         flow_warp(flat, flat[:100], mask)
+
+
+@pytest.mark.parametrize("option", ["max_side", "box_max_side"])
+def test_flow_crop_sizes_are_checked(option):
+    with pytest.raises(ValueError, match=f"{option}=8"):
+        FlowConfig(**{option: 8})
 
 
 @pytest.mark.parametrize("box", [(10, 100, 300, 104), (100, 10, 103, 230), (0, 0, 2, 2)])

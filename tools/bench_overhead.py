@@ -77,6 +77,7 @@ class OracleAnswers:
         self.reads_background = getattr(segmenter, "reads_background", True)
         self.box_is_extent = getattr(segmenter, "box_is_extent", False)
         self.scores_object = getattr(segmenter, "scores_object", False)
+        self.reads_prior_mask = getattr(segmenter, "reads_prior_mask", True)
         self._requests: list = []
         self.seconds = 0.0  # thread time spent making the answers, left out of the figures
         # the segmenter's own method, not the wrapper an earlier oracle put there

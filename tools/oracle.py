@@ -47,6 +47,10 @@ class OracleSegmenter:
     box_is_extent = True
     #: the score is the candidate's true IoU with the object
     scores_object = True
+    #: like SAM's families, it reads the prompt box and points: not the prior mask's
+    #: pixels, not the still-background cue
+    reads_prior_mask = False
+    reads_background = False
 
     def __init__(self, source: str | Path, masks: str | Path) -> None:
         files = list_mask_files(masks)

@@ -89,6 +89,13 @@ class Segmenter(Protocol):
     #: the SAM family does not. A backend that does not say is given it.
     reads_background: bool
 
+    #: Whether :meth:`predict` reads :attr:`PromptRequest.prior_mask` pixel by pixel
+    #: (GrabCut seeds its cut with it), rather than only the prompt box made from it (the
+    #: SAM family): for the latter the tracker moves the prior with a coarser flow
+    #: (:attr:`~samvideo.motion.FlowConfig.box_max_side`). A backend that does not say
+    #: reads it.
+    reads_prior_mask: bool
+
     #: Whether a box prompt is read as the object's extent (the SAM family segments the
     #: object the box frames), rather than as where the object may be (GrabCut: all
     #: outside is background, inside is the cut's to decide, so a looser box lets

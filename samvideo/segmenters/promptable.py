@@ -45,6 +45,8 @@ class PromptableSegmenter:
 
     #: boxes, points and logits are read; GrabCut's still-background cue is not
     reads_background = False
+    #: the prior mask is read as its box only
+    reads_prior_mask = False
     #: a box frames the object: its whole extent is worth asking for
     box_is_extent = True
     #: the score is the model's estimate of the mask's IoU with that object

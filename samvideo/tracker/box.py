@@ -154,6 +154,10 @@ class Tracker(PromptQueue):
         self._extent = self._frames_object if self.config.extent is None else self.config.extent
         self._trust = 0.0 if getattr(segmenter, "scores_object", False) else (
             self.config.trust_appearance)
+        # a backend that reads only the prior's box is given it from a coarser flow
+        flow = self.config.flow
+        box_only = not getattr(segmenter, "reads_prior_mask", True)
+        self._flow = replace(flow, max_side=flow.box_max_side) if flow and box_only else flow
 
     # -- public API ---------------------------------------------------------------------
 
@@ -335,8 +339,8 @@ class Tracker(PromptQueue):
         (flow off, no previous frame, or nothing left of the mask)."""
         if not self.config.uses_flow or self._prev_gray is None or gray is None:
             return None
-        moved = flow_warp(self._prev_gray, gray, mask, self.config.flow,
-                          prev_rgb=self._prev_rgb, rgb=rgb)
+        moved = flow_warp(self._prev_gray, gray, mask, self._flow, prev_rgb=self._prev_rgb,
+                          rgb=rgb)
         return moved if moved is not None and moved.mask.any() else None
 
     def _track_request(self, o: TrackedObject, plan: _Plan) -> PromptRequest:

@@ -35,6 +35,8 @@ class GrabCutSegmenter:
     name = "grabcut"
     #: the still-background cue becomes sure background
     reads_background = True
+    #: the prior mask's pixels seed the cut
+    reads_prior_mask = True
     #: a box is where the object may be: a looser one lets the cut take background
     box_is_extent = False
     #: the score is a colour fit: the tracker has the mask's looks vouch for it
