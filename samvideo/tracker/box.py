@@ -47,6 +47,7 @@ a restored tracker continues exactly as the original would (``--resume``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -123,9 +124,14 @@ class _Plan:
     prior: np.ndarray | None  # the previous mask moved onto this frame, or a found blob
     flow: FlowWarp | None = None  # the optical flow that moved the prior
     background: np.ndarray | None = None  # the prior's part that moves with the background
-    scale: float | None = None  # how much the prior's pixels spread out (flow)
     expected: Box | None = None  # where the mask should be (the prior's box): the jump test
     shift: tuple[float, float] | None = None  # the prior's flow displacement (extent only)
+
+    @functools.cached_property
+    def scale(self) -> float | None:
+        """How much the prior's pixels spread out (:meth:`FlowWarp.growth`), or None;
+        measured when first asked (only a mask far bigger than the last one asks)."""
+        return None if self.flow is None or self.prior is None else self.flow.growth(self.prior)
 
 
 class Tracker(PromptQueue):
@@ -284,12 +290,10 @@ class Tracker(PromptQueue):
         if flow is not None and pbox is not None and o.extent is not None:
             shift = flow.displacement(prior)
             box = self._with_extent(o, pbox, shift, shape)
-        still, scale = None, None
+        still = None
         if flow is not None and self.config.still is not None and self._reads_background:
             still = flow.still_part(o.last_mask, self.config.still)
-        if flow is not None and self.config.flow_scale:
-            scale = flow.growth(prior)
-        return _Plan(predicted, box, prior, flow, still, scale, expected, shift)
+        return _Plan(predicted, box, prior, flow, still, expected, shift)
 
     def _follow_lead(self, o: TrackedObject, rgb: np.ndarray, gray, predicted: Box,
                      shape) -> _Plan:
@@ -424,6 +428,8 @@ class Tracker(PromptQueue):
     def _growing(self, plan: _Plan) -> bool:
         """Whether the flow of the object's pixels shows it growing (a zoom, an object
         coming closer), which a mask that leaks into the background does not show."""
+        if not self.config.flow_scale:
+            return False
         return plan.scale is not None and plan.scale > 1 + self.config.growth_above
 
     def _hopeless(self, c: _Choice) -> bool:
