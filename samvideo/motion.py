@@ -220,11 +220,12 @@ class FlowConfig:
 
     margin: float = 1.0  # flow runs on the mask's box grown by this fraction of its size
     # on each side: room for the motion plus context for the flow
-    max_side: int = 320  # the crop is downscaled to this longest side: flow errors add up
-    # frame after frame (the mask follows the flow), so fewer pixels cost accuracy...
-    box_max_side: int = 240  # ...where the segmenter reads the mask's pixels (GrabCut);
-    # one that reads only the prompt box (SAM's families, ``reads_prior_mask`` False)
-    # needs fewer: an ideal segmenter's J&F is the same (tools/oracle.py)
+    max_side: int = 320  # the crop is downscaled to this longest side: where the
+    # segmenter reads the moved mask's pixels (GrabCut), flow errors add up frame after
+    # frame, so fewer pixels cost accuracy
+    box_max_side: int = 240  # the same for a segmenter that reads only the prompt box
+    # made from it (SAM's families, ``reads_prior_mask`` False): an ideal segmenter
+    # (tools/oracle.py) scores the same with these fewer pixels
     min_texture: float = 2.0  # below this standard deviation of the crop's luma (grey
     # levels) the flow is meaningless (zero on a flat image)
     match_reach: float = 1.5  # before the flow, the object is looked for by its looks

@@ -163,7 +163,8 @@ class Tracker(PromptQueue):
         # a backend that reads only the prior's box is given it from a coarser flow
         flow = self.config.flow
         box_only = not getattr(segmenter, "reads_prior_mask", True)
-        self._flow = replace(flow, max_side=flow.box_max_side) if flow and box_only else flow
+        self._flow = (replace(flow, max_side=flow.box_max_side)
+                      if flow is not None and box_only else flow)
 
     # -- public API ---------------------------------------------------------------------
 
