@@ -12,7 +12,7 @@ from samvideo.segmenters import (
     Segmenter,
     build_segmenter,
 )
-from samvideo.segmenters.grabcut.gmm import fit_gmm, gmm_likelihood, posterior
+from samvideo.segmenters.grabcut.gmm import fit_gmm, gmm_likelihood, log_components, posterior
 from tests.helpers import make_frames, square_box
 
 SHAPE = (240, 320)
@@ -313,6 +313,28 @@ def test_colour_model_finds_five_separate_colours_as_grabcut_does():
     probe = pixels[::7].astype(np.float64)
     np.testing.assert_allclose(gmm_likelihood(probe, model), gmm_likelihood(probe, opencv),
                                rtol=1e-6)
+
+
+def test_component_densities_are_each_weighted_gaussian():
+    """log_components computes all components in one product; each column equals
+    log(weight) + the log density of that component's Gaussian (with GrabCut's 0.01
+    added to the covariance's diagonal), and an empty component gives -inf."""
+    from scipy.stats import multivariate_normal
+
+    pixels, _, _ = _five_colour_pixels(np.random.default_rng(1))
+    model = fit_gmm(pixels)
+    model[0, 2] = 0.0  # one component empty
+    probe = np.random.default_rng(2).integers(0, 256, (400, 3)).astype(np.float64)
+    got = log_components(probe, model)
+    assert got.shape == (400, 5)
+    means, covs = model[0, 5:20].reshape(5, 3), model[0, 20:].reshape(5, 3, 3)
+    for k in range(5):
+        if k == 2:
+            assert np.isneginf(got[:, k]).all()
+            continue
+        want = np.log(model[0, k]) + multivariate_normal(means[k], covs[k] + 0.01 * np.eye(3)
+                                                         ).logpdf(probe)
+        np.testing.assert_allclose(got[:, k], want, rtol=1e-9, atol=1e-6)
 
 
 def test_colour_model_of_one_colour_and_of_too_few_pixels():

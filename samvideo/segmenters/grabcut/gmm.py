@@ -40,13 +40,30 @@ def log_components(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
     m = np.asarray(model, np.float64).reshape(-1)
     weights, means = m[:GMM_K], m[GMM_K:4 * GMM_K].reshape(GMM_K, 3)
     covs = m[4 * GMM_K:].reshape(GMM_K, 3, 3) + np.eye(3) * 1e-2
-    out = np.full((len(pixels), GMM_K), -np.inf)
-    for k in np.flatnonzero(weights > 0):
-        d = pixels - means[k]
-        maha = np.einsum("ij,ij->i", d @ np.linalg.inv(covs[k]), d)  # d @ inv: BLAS
-        out[:, k] = (np.log(weights[k]) - 0.5 * maha
-                     - 0.5 * np.log((2 * np.pi) ** 3 * np.linalg.det(covs[k])))
-    return out
+    live = np.flatnonzero(weights > 0)
+    if live.size == 0:
+        return np.full((len(pixels), GMM_K), -np.inf)
+    # every component's Mahalanobis distance in one product: (x - m)^T P (x - m) is
+    # linear in the pixels' quadratic terms, which are computed once for all components
+    prec = np.linalg.inv(covs[live])  # (K', 3, 3), symmetric
+    pm = np.einsum("kij,kj->ki", prec, means[live])
+    rows, cols = np.triu_indices(3)
+    coef = np.concatenate([prec[:, rows, cols] * np.where(rows == cols, 1.0, 2.0), -2 * pm,
+                           np.einsum("ki,ki->k", pm, means[live])[:, None]], axis=1)
+    x = np.ascontiguousarray(np.asarray(pixels, np.float64).T)  # (3, N)
+    terms = np.empty((10, x.shape[1]))
+    for t, (i, j) in enumerate(zip(rows, cols, strict=True)):
+        np.multiply(x[i], x[j], out=terms[t])
+    terms[6:9], terms[9] = x, 1.0
+    const = np.log(weights[live]) - 0.5 * np.log((2 * np.pi) ** 3 * np.linalg.det(covs[live]))
+    out = coef @ terms  # (K', N)
+    out *= -0.5
+    out += const[:, None]
+    if live.size < GMM_K:
+        full = np.full((GMM_K, len(pixels)), -np.inf)
+        full[live] = out
+        out = full
+    return out.T
 
 
 def split_clusters(x: np.ndarray, k: int) -> np.ndarray:
@@ -99,10 +116,10 @@ def colour_confidence(bgr, mask, fgd, bgd) -> float:
     """Mean posterior P(foreground | colour) over the mask's pixels (0 for an empty mask)."""
     if not mask.any():
         return 0.0
-    px = bgr[mask].astype(np.float64)
-    if len(px) > 1000:  # a subsample gives the same mean at a fraction of the cost
-        px = px[:: len(px) // 1000]
-    return float(posterior(px, fgd, bgd).mean())
+    at = np.flatnonzero(mask)
+    if len(at) > 1000:  # a subsample gives the same mean at a fraction of the cost
+        at = at[:: len(at) // 1000]
+    return float(posterior(bgr.reshape(-1, 3)[at], fgd, bgd).mean())
 
 
 def posterior(pixels: np.ndarray, fgd, bgd) -> np.ndarray:

@@ -410,10 +410,10 @@ def _as_rows(pixels: np.ndarray, width: int) -> np.ndarray:
 
 def _sample_pixels(bgr: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     """Up to ``n`` (N, 3) uint8 BGR pixels of the mask, evenly spread."""
-    px = bgr[mask]
-    if len(px) > n:
-        px = px[np.linspace(0, len(px) - 1, n).astype(int)]
-    return np.ascontiguousarray(px, dtype=np.uint8)
+    at = np.flatnonzero(mask)  # gathering only the chosen pixels: the same, cheaper
+    if len(at) > n:
+        at = at[np.linspace(0, len(at) - 1, n).astype(int)]
+    return np.ascontiguousarray(bgr.reshape(-1, 3)[at], dtype=np.uint8)
 
 
 def _union(a, b):
