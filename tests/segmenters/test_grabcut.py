@@ -3,6 +3,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from scipy.stats import multivariate_normal
 
 from samvideo.masks import box_to_mask, expand_box, mask_iou, warp_mask
 from samvideo.segmenters import (
@@ -319,8 +320,6 @@ def test_component_densities_are_each_weighted_gaussian():
     """log_components computes all components in one product; each column equals
     log(weight) + the log density of that component's Gaussian (with GrabCut's 0.01
     added to the covariance's diagonal), and an empty component gives -inf."""
-    from scipy.stats import multivariate_normal
-
     pixels, _, _ = _five_colour_pixels(np.random.default_rng(1))
     model = fit_gmm(pixels)
     model[0, 2] = 0.0  # one component empty
