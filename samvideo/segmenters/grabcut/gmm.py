@@ -56,7 +56,9 @@ def log_components(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
         np.multiply(x[i], x[j], out=terms[t])
     terms[6:9], terms[9] = x, 1.0
     const = np.log(weights[live]) - 0.5 * np.log((2 * np.pi) ** 3 * np.linalg.det(covs[live]))
-    out = coef @ terms  # (K', N)
+    # einsum's own loop, not BLAS: numpy's BLAS would split this thin product over every
+    # core and leave them spinning between calls, a core taken from decoding and writing
+    out = np.einsum("kt,tn->kn", coef, terms)  # (K', N)
     out *= -0.5
     out += const[:, None]
     if live.size < GMM_K:
