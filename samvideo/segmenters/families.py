@@ -15,21 +15,20 @@ mobile_sam mobile_sam                                  a plain state dict, TinyV
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from samvideo.segmenters.mobile_sam.checkpoint import is_mobile_sam
-from samvideo.segmenters.sam.arch import infer_arch
-from samvideo.segmenters.sam2.arch import SAM2_ARCHS, infer_sam2_arch, is_sam2
+from samvideo.checkpoints import CHECKPOINTS
+
+if TYPE_CHECKING:
+    import torch
 
 #: each family's name for people
 TITLES = {"sam": "SAM", "sam2.1": "SAM 2.1", "mobile_sam": "MobileSAM"}
 
-#: every ``--model`` name that takes a checkpoint, and its family
-FAMILY_OF: dict[str, str] = {
-    **dict.fromkeys(("vit_h", "vit_l", "vit_b"), "sam"),
-    **dict.fromkeys(SAM2_ARCHS, "sam2.1"),
-    "mobile_sam": "mobile_sam",
-}
+#: every ``--model`` name that takes a checkpoint, and its family (the registry's: this
+#: module imports no model code until a file's tensors are read, so that a GrabCut run
+#: starts without loading torch)
+FAMILY_OF: dict[str, str] = {name: c.family for name, c in CHECKPOINTS.items()}
 
 #: ``--model auto`` without a checkpoint on a CPU: the fastest cached model first (a CPU
 #: runs MobileSAM end to end several times faster than SAM 2.1 tiny, and that than vit_b)
@@ -57,6 +56,10 @@ def identify(state: dict[str, torch.Tensor], source: str = "state dict") -> tupl
         ValueError: one line: the file matches no family (naming the families), or it is
             of a family but not a model samvideo can build (e.g. SAM 2.0).
     """
+    from samvideo.segmenters.mobile_sam.checkpoint import is_mobile_sam
+    from samvideo.segmenters.sam.arch import infer_arch
+    from samvideo.segmenters.sam2.arch import infer_sam2_arch, is_sam2
+
     if is_mobile_sam(state):
         return "mobile_sam", "mobile_sam"
     if is_sam2(state):

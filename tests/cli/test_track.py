@@ -132,6 +132,26 @@ def test_console_script_runs(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+def test_a_grabcut_run_never_loads_torch(tmp_path):
+    # GrabCut is what every user sees first: torch, torchvision and the SAM families'
+    # code took most of its start-up (about 4 s of 6 on a 2-core CPU) and are not needed
+    script = (
+        "import sys\n"
+        "from samvideo.cli import main\n"
+        f"code = main(['track', {str(SAMPLES / 'moving' / 'video.mp4')!r}, '--box', "
+        f"'35,129,88,171', '--model', 'grabcut', '-o', {str(tmp_path / 'o')!r}, "
+        "'--max-frames', '4', '--quiet'])\n"
+        "heavy = sorted(m for m in ('torch', 'torchvision', 'segment_anything', 'sam2', "
+        "'mobile_sam') if m in sys.modules)\n"
+        "print(code, heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[-2] == "0 []"
+    assert (tmp_path / "o" / "overlay.mp4").is_file()
+
+
 def test_tiny_sam_checkpoint_runs_end_to_end(tmp_path, tiny_sam_checkpoint, capsys):
     """A random tiny SAM saved as a checkpoint loads through --checkpoint (the
     architecture read from its tensors) and tracks through the real SAM path."""

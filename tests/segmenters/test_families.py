@@ -8,6 +8,8 @@ import torch
 
 from samvideo.segmenters import load_model, resolve_model
 from samvideo.segmenters.families import CPU_ORDER, FAMILY_OF, GPU_ORDER, check_model, identify
+from samvideo.segmenters.sam import OFFICIAL_ARCHS
+from samvideo.segmenters.sam2 import SAM2_ARCHS
 from samvideo.weights import CHECKPOINTS
 
 
@@ -15,6 +17,17 @@ def test_every_registry_checkpoint_has_a_family_and_a_place_in_both_orders():
     assert set(FAMILY_OF) == set(CHECKPOINTS) == set(CPU_ORDER) == set(GPU_ORDER)
     assert all(FAMILY_OF[name] == c.family for name, c in CHECKPOINTS.items())
     assert CPU_ORDER[0] == "mobile_sam" and GPU_ORDER[0] == "sam2.1_hiera_large"
+
+
+def test_the_registry_names_the_models_each_family_builds():
+    # FAMILY_OF comes from the registry (no model code imported); each family's own
+    # builders must know exactly those names
+    def names(family):
+        return {name for name, f in FAMILY_OF.items() if f == family}
+
+    assert names("sam") == set(OFFICIAL_ARCHS)
+    assert names("sam2.1") == set(SAM2_ARCHS)
+    assert names("mobile_sam") == {"mobile_sam"}
 
 
 def test_sam_and_unknown_files(tiny_sam_checkpoint, tmp_path):
