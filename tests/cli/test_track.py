@@ -133,8 +133,8 @@ def test_console_script_runs(tmp_path):
 
 
 def test_a_grabcut_run_never_loads_torch(tmp_path):
-    # GrabCut is what every user sees first: torch, torchvision and the SAM families'
-    # code took most of its start-up (about 4 s of 6 on a 2-core CPU) and are not needed
+    # GrabCut is what every user sees first: it needs none of torch, torchvision and the
+    # SAM families' code, which were most of its start-up
     script = (
         "import sys\n"
         "from samvideo.cli import main\n"
@@ -148,7 +148,7 @@ def test_a_grabcut_run_never_loads_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[-2] == "0 []"
+    assert proc.stdout.splitlines()[-1] == "0 []"
     assert (tmp_path / "o" / "overlay.mp4").is_file()
 
 
