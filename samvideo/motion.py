@@ -226,6 +226,10 @@ class FlowConfig:
     box_max_side: int = 240  # the same for a segmenter that reads only the prompt box
     # made from it (SAM's families, ``reads_prior_mask`` False): an ideal segmenter
     # (tools/oracle.py) scores the same with these fewer pixels
+    refine: bool = True  # DIS's variational refinement: flow edges that follow the
+    # object's, which a segmenter reading the moved mask's pixels needs (GrabCut)...
+    box_refine: bool = False  # ...and one that reads only its box does not: without it
+    # the flow takes half the time and the ideal segmenter scores the same
     min_texture: float = 2.0  # below this standard deviation of the crop's luma (grey
     # levels) the flow is meaningless (zero on a flat image)
     match_reach: float = 1.5  # before the flow, the object is looked for by its looks
@@ -429,12 +433,11 @@ def match_shift(prev: np.ndarray, image: np.ndarray, mask: np.ndarray, *,
     px, py = int(reach * (x1 - x0)) + 2, int(reach * (y1 - y0)) + 2
     sx0, sx1, sy0, sy1 = max(x0 - px, 0), min(x1 + px, w), max(y0 - py, 0), min(y1 + py, h)
     size = (max(int(round((x1 - x0) * scale)), 2), max(int(round((y1 - y0) * scale)), 2))
-    template = cv2.resize(prev[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    template = _shrink(prev[y0:y1, x0:x1], size)
     weight = cv2.resize(mask[y0:y1, x0:x1].astype(np.uint8), size,
                         interpolation=cv2.INTER_NEAREST)
-    window = cv2.resize(image[sy0:sy1, sx0:sx1], (max(int(round((sx1 - sx0) * scale)), 1),
-                                                  max(int(round((sy1 - sy0) * scale)), 1)),
-                        interpolation=cv2.INTER_AREA)
+    window = _shrink(image[sy0:sy1, sx0:sx1], (max(int(round((sx1 - sx0) * scale)), 1),
+                                                max(int(round((sy1 - sy0) * scale)), 1)))
     if (window.shape[0] < size[1] or window.shape[1] < size[0] or weight.sum() < 4
             or float(template[weight > 0].std()) < 2.0):
         return None
@@ -489,10 +492,8 @@ def flow_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
         return _shifted_warp(prev_gray, gray, mask, config, shift,
                              (xs[0] - pad_x, ys[0] - pad_y, xs[-1] + 1 + pad_x,
                               ys[-1] + 1 + pad_y))
-    x0, x1 = max(xs[0] - pad_x, 0), min(xs[-1] + 1 + pad_x, w)
-    y0, y1 = max(ys[0] - pad_y, 0), min(ys[-1] + 1 + pad_y, h)
-    x0, x1 = _at_least(x0, x1, _DIS_MIN_SIDE, w)
-    y0, y1 = _at_least(y0, y1, _DIS_MIN_SIDE, h)
+    x0, y0, x1, y1 = _crop_region((xs[0] - pad_x, ys[0] - pad_y, xs[-1] + 1 + pad_x,
+                                   ys[-1] + 1 + pad_y), (h, w), config.max_side)
     return _warp_crop(prev_gray[y0:y1, x0:x1], gray[y0:y1, x0:x1],
                       mask[y0:y1, x0:x1].astype(np.float32), (x0, y0, x1, y1), config, (h, w))
 
@@ -504,8 +505,8 @@ def _shifted_warp(prev_gray: np.ndarray, gray: np.ndarray, mask: np.ndarray,
     the mask's box with the margin) and this frame's crop there moved by ``shift``."""
     h, w = gray.shape
     sx, sy = shift
-    x0, x1 = _at_least(max(around[0] + sx, 0), min(around[2] + sx, w), _DIS_MIN_SIDE, w)
-    y0, y1 = _at_least(max(around[1] + sy, 0), min(around[3] + sy, h), _DIS_MIN_SIDE, h)
+    x0, y0, x1, y1 = _crop_region((around[0] + sx, around[1] + sy, around[2] + sx,
+                                   around[3] + sy), (h, w), config.max_side)
     then = (x0 - sx, y0 - sy, x1 - sx, y1 - sy)  # the same crop, where the object was
     warp = _warp_crop(_padded_crop(prev_gray, then), gray[y0:y1, x0:x1],
                       _padded_crop(mask.astype(np.float32), then), (x0, y0, x1, y1), config,
@@ -525,16 +526,14 @@ def _warp_crop(then: np.ndarray, now: np.ndarray, then_mask: np.ndarray,
     this frame's ``region``, x0, y0, x1, y1) and ``then`` (the previous frame's, with
     ``then_mask``, float32, on it); the result is an (H, W) = ``shape`` bool mask."""
     x0, y0, x1, y1 = region
-    scale = min(1.0, config.max_side / max(x1 - x0, y1 - y0))
-    scale = max(scale, _DIS_MIN_SIDE / min(x1 - x0, y1 - y0))  # a thin crop is upsampled
+    scale = _crop_scale(x1 - x0, y1 - y0, config.max_side)
     size = (max(int(round((x1 - x0) * scale)), _DIS_MIN_SIDE),
             max(int(round((y1 - y0) * scale)), _DIS_MIN_SIDE))
-    a = cv2.resize(then, size, interpolation=cv2.INTER_AREA)
-    b = cv2.resize(now, size, interpolation=cv2.INTER_AREA)
+    a, b = _shrink(then, size), _shrink(now, size)
     if float(b.std()) < config.min_texture or float(a.std()) < config.min_texture:
         return None
-    m = cv2.resize(then_mask, size, interpolation=cv2.INTER_AREA)
-    back = _dis().calc(b, a, None)  # for each pixel of b, where it was in a
+    m = _shrink(then_mask, size)
+    back = _dis(refine=config.refine).calc(b, a, None)  # for each pixel of b, where it was in a
     gx, gy = np.meshgrid(np.arange(size[0], dtype=np.float32),
                          np.arange(size[1], dtype=np.float32))
     moved = cv2.remap(m, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR,
@@ -543,6 +542,21 @@ def _warp_crop(then: np.ndarray, now: np.ndarray, then_mask: np.ndarray,
     out = np.zeros(shape, bool)
     out[y0:y1, x0:x1] = up > 0.5
     return FlowWarp(out, back, region, scale)
+
+
+def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (H, W) or (H, W, C) resized to ``size`` (w, h) by area averaging: halved
+    first while both sides are even and at least twice the size's, since OpenCV's area
+    resize is many times faster at exactly half than at any other ratio (each halving
+    averages whole pixel pairs, so the result covers the same area as one resize)."""
+    w, h = size
+    while (image.shape[1] >= 2 * w and image.shape[0] >= 2 * h
+           and image.shape[1] % 2 == 0 and image.shape[0] % 2 == 0):
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
+                           interpolation=cv2.INTER_AREA)
+    if image.shape[1] == w and image.shape[0] == h:
+        return np.ascontiguousarray(image)  # a crop is a view; the flow needs whole rows
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _padded_crop(image: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
@@ -563,6 +577,29 @@ def _padded_crop(image: np.ndarray, region: tuple[int, int, int, int]) -> np.nda
 _DIS_MIN_SIDE = 32
 
 
+def _crop_scale(w: int, h: int, max_side: int) -> float:
+    """Crop pixels per frame pixel of a w x h crop that the flow downscales to
+    ``max_side``."""
+    scale = min(1.0, max_side / max(w, h))
+    return max(scale, _DIS_MIN_SIDE / min(w, h))  # a thin crop is upsampled
+
+
+def _crop_region(region: tuple[int, int, int, int], shape: tuple[int, int],
+                 max_side: int) -> tuple[int, int, int, int]:
+    """``region`` (x0, y0, x1, y1) within a frame of ``shape`` (H, W): at least
+    :data:`_DIS_MIN_SIDE` pixels a side, and each side grown (within the frame) to a
+    whole multiple of the number of halvings its downscale takes (:func:`_shrink`'s fast
+    path)."""
+    h, w = shape
+    x0, x1 = _at_least(max(region[0], 0), min(region[2], w), _DIS_MIN_SIDE, w)
+    y0, y1 = _at_least(max(region[1], 0), min(region[3], h), _DIS_MIN_SIDE, h)
+    scale = _crop_scale(x1 - x0, y1 - y0, max_side)
+    unit = 2 ** int(np.floor(np.log2(1.0 / scale))) if scale < 0.5 else 1
+    x0, x1 = _at_least(x0, x1, min(-(-(x1 - x0) // unit) * unit, w), w)
+    y0, y1 = _at_least(y0, y1, min(-(-(y1 - y0) // unit) * unit, h), h)
+    return x0, y0, x1, y1
+
+
 def _at_least(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
     """Grow the span [lo, hi) about its centre to ``size`` pixels within [0, limit)."""
     if hi - lo >= size:
@@ -577,9 +614,11 @@ def _at_least(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
 _DIS_FINEST_SCALE = 1
 
 
-def _dis() -> cv2.DISOpticalFlow:
+def _dis(*, refine: bool = True) -> cv2.DISOpticalFlow:
     # a new instance per call: cheap, thread-safe and free of state from earlier calls
     # (the same frames always give the same flow, which --resume relies on)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     dis.setFinestScale(_DIS_FINEST_SCALE)
+    if not refine:
+        dis.setVariationalRefinementIterations(0)
     return dis

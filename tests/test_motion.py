@@ -96,10 +96,11 @@ def _textured_clip(n: int) -> list[np.ndarray]:
     return out
 
 
-def test_flow_moves_a_mask_with_the_object():
+@pytest.mark.parametrize("refine", [True, False])  # unrefined: a box-only segmenter's
+def test_flow_moves_a_mask_with_the_object(refine):
     grays = _textured_clip(3)
     mask = box_to_mask(square_box(1), (240, 320))
-    moved = flow_warp(grays[1], grays[2], mask)
+    moved = flow_warp(grays[1], grays[2], mask, FlowConfig(refine=refine))
     assert moved is not None and moved.mask.dtype == bool
     assert mask_iou(moved.mask, box_to_mask(square_box(2), (240, 320))) > 0.85
     assert moved.displacement(moved.mask) == (pytest.approx(4.0, abs=1.0),

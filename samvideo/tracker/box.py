@@ -160,10 +160,10 @@ class Tracker(PromptQueue):
         self._extent = self._frames_object if self.config.extent is None else self.config.extent
         self._trust = 0.0 if getattr(segmenter, "scores_object", False) else (
             self.config.trust_appearance)
-        # a backend that reads only the prior's box is given it from a coarser flow
+        # a backend that reads only the prior's box is given it from a coarser, unrefined flow
         flow = self.config.flow
         box_only = not getattr(segmenter, "reads_prior_mask", True)
-        self._flow = (replace(flow, max_side=flow.box_max_side)
+        self._flow = (replace(flow, max_side=flow.box_max_side, refine=flow.box_refine)
                       if flow is not None and box_only else flow)
 
     # -- public API ---------------------------------------------------------------------

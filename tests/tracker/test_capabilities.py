@@ -46,19 +46,19 @@ def test_a_backend_that_reads_only_the_box_gets_a_coarser_flow(monkeypatch):
     flow_warp = box_module.flow_warp
 
     def spy(prev_gray, gray, mask, config, *args, prev_rgb=None, rgb=None, **kwargs):
-        seen.append(config.max_side)
+        seen.append((config.max_side, config.refine))
         return flow_warp(prev_gray, gray, mask, config, *args, prev_rgb=prev_rgb, rgb=rgb,
                          **kwargs)
 
     monkeypatch.setattr(box_module, "flow_warp", spy)
     reader = FakeSegmenter(square_box, (240, 320))  # says nothing: read, as GrabCut does
     track(reader, frames)
-    assert seen == [320] * 5
+    assert seen == [(320, True)] * 5
     seen.clear()
     box_only = FakeSegmenter(square_box, (240, 320))
     box_only.reads_prior_mask = False
     track(box_only, frames)
-    assert seen == [240] * 5
+    assert seen == [(240, False)] * 5
     # the prompt boxes are where the object is either way
     for (_, a), (_, b) in zip(reader.calls[1:], box_only.calls[1:], strict=True):
         assert np.abs(a.box_xyxy - b.box_xyxy).max() <= 2
