@@ -229,7 +229,7 @@ class FlowConfig:
     refine: bool = True  # DIS's variational refinement: flow edges that follow the
     # object's, which a segmenter reading the moved mask's pixels needs (GrabCut)...
     box_refine: bool = False  # ...and one that reads only its box does not: without it
-    # the flow takes half the time and the ideal segmenter scores the same
+    # DIS takes half the time and the ideal segmenter scores the same
     min_texture: float = 2.0  # below this standard deviation of the crop's luma (grey
     # levels) the flow is meaningless (zero on a flat image)
     match_reach: float = 1.5  # before the flow, the object is looked for by its looks
@@ -588,8 +588,8 @@ def _crop_region(region: tuple[int, int, int, int], shape: tuple[int, int],
                  max_side: int) -> tuple[int, int, int, int]:
     """``region`` (x0, y0, x1, y1) within a frame of ``shape`` (H, W): at least
     :data:`_DIS_MIN_SIDE` pixels a side, and each side grown (within the frame) to a
-    whole multiple of the number of halvings its downscale takes (:func:`_shrink`'s fast
-    path)."""
+    whole multiple of 2 ** k, k the halvings its downscale takes, so that every halving
+    takes :func:`_shrink`'s fast path."""
     h, w = shape
     x0, x1 = _at_least(max(region[0], 0), min(region[2], w), _DIS_MIN_SIDE, w)
     y0, y1 = _at_least(max(region[1], 0), min(region[3], h), _DIS_MIN_SIDE, h)
@@ -614,7 +614,7 @@ def _at_least(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
 _DIS_FINEST_SCALE = 1
 
 
-def _dis(*, refine: bool = True) -> cv2.DISOpticalFlow:
+def _dis(*, refine: bool) -> cv2.DISOpticalFlow:
     # a new instance per call: cheap, thread-safe and free of state from earlier calls
     # (the same frames always give the same flow, which --resume relies on)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
