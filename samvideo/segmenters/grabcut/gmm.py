@@ -34,12 +34,15 @@ def fit_gmm(pixels: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     return learn_gmm(x64, comp.reshape(-1))
 
 
-def log_components(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
+def log_components(pixels: np.ndarray, model: np.ndarray, *,
+                   ridge: float = 1e-2) -> np.ndarray:
     """(N, 5) log of weight x density of each component of a (1, 65) GMM at (N, 3)
-    float64 pixels (-inf for empty components)."""
+    float64 pixels (-inf for empty components). ``ridge`` is added to the covariances'
+    diagonal: posteriors that stay finite on flat colours (0: the density OpenCV's cut
+    computes)."""
     m = np.asarray(model, np.float64).reshape(-1)
     weights, means = m[:GMM_K], m[GMM_K:4 * GMM_K].reshape(GMM_K, 3)
-    covs = m[4 * GMM_K:].reshape(GMM_K, 3, 3) + np.eye(3) * 1e-2
+    covs = m[4 * GMM_K:].reshape(GMM_K, 3, 3) + np.eye(3) * ridge
     live = np.flatnonzero(weights > 0)
     if live.size == 0:
         return np.full((len(pixels), GMM_K), -np.inf)

@@ -19,6 +19,7 @@ from samvideo.masks import (
 from samvideo.segmenters.base import Candidates, PromptRequest
 from samvideo.segmenters.grabcut.config import MIN_MODEL_PIXELS, GrabCutConfig, GrabCutEmbedding
 from samvideo.segmenters.grabcut.gmm import colour_confidence, fit_gmm, posterior
+from samvideo.segmenters.grabcut.graphcut import frozen_cut
 
 _BACKGROUND_SAMPLE = 4096  # background pixels a tracked frame's model is fitted to
 
@@ -267,7 +268,7 @@ class GrabCutSegmenter:
                 memory["grabcut_bgd"] = bgd.copy()
                 if near is not None:
                     self._regrow(image, labels, near, fgd, bgd)
-                cv2.grabCut(image, labels, None, bgd, fgd, 1, cv2.GC_EVAL_FREEZE_MODEL)
+                frozen_cut(image, labels, fgd, bgd)
             else:
                 fgd, bgd = _init_models(image, labels)
                 cv2.grabCut(image, labels, None, bgd, fgd, iterations, cv2.GC_EVAL)
