@@ -417,14 +417,20 @@ class Tracker(PromptQueue):
 
     def _is_jump(self, o: TrackedObject, mask: np.ndarray, plan: _Plan) -> bool:
         """A mask far bigger than the object's known size (unless the object's pixels
-        show it growing: a zoom, not a leak), or away from where it was expected."""
+        show it growing: a zoom, not a leak), or away from where it was expected. With a
+        segmenter that answers with the object its box frames, a mask whose box holds
+        most of the expected box is where it was expected: the expected box (the moved
+        prior's) was a part of the object, or the motion put it a little off."""
         area = float(np.count_nonzero(mask))
         if area == 0:
             return True
         if (o.good_area > 0 and area / o.good_area > self.config.max_area_change
                 and not self._growing(plan)):
             return True
-        return box_iou(mask_to_box(mask), plan.expected or plan.box) < self.config.min_box_iou
+        box, expected = mask_to_box(mask), plan.expected or plan.box
+        if self._frames_object and covered(expected, box) >= _HOLDS_EXPECTED:
+            return False
+        return box_iou(box, expected) < self.config.min_box_iou
 
     def _growing(self, plan: _Plan) -> bool:
         """Whether the flow of the object's pixels shows it growing (a zoom, an object
@@ -650,6 +656,11 @@ class Tracker(PromptQueue):
         self._pending = {}
         self.add_prompts([prompt_from_json(d, "saved prompt") for d in state["pending"]])
         self._objects = {int(d["object_id"]): object_from_dict(d) for d in state["objects"]}
+
+
+#: the share of the expected box a mask's box must hold to be where it was expected
+#: (:meth:`Tracker._is_jump`)
+_HOLDS_EXPECTED = 0.5
 
 
 def _logit(cand: Candidates, k: int) -> np.ndarray | None:

@@ -558,3 +558,52 @@ def test_a_lost_object_that_shows_a_part_first_is_followed_from_that_part():
     assert back <= 18, states
     assert all(s != "lost" for s in states[back:]), states
     assert mask_iou(results[-1].objects[0].mask, truths[-1]) > 0.95
+
+
+def _ring_uncovered(n: int = 16) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A still, hollow square (100 px, 8 px thick) that a block slides over from the
+    right (frames 4..9: the visible part narrows to its left fifth), and that shows whole
+    again on frame 10 (the block is gone)."""
+    rng = np.random.default_rng(7)
+    background = rng.integers(0, 120, (*SHAPE, 3), dtype=np.uint8)
+    ring = np.zeros(SHAPE, bool)
+    ring[60:160, 100:200] = True
+    ring[68:152, 108:192] = False
+    widths = [100] * 4 + [70, 50, 35, 25, 20, 20] + [100] * (n - 10)
+    frames, truths = [], []
+    for width in widths:
+        frame, truth = background.copy(), ring.copy()
+        frame[ring] = (230, 180, 40)
+        truth[:, 100 + width:] = False
+        frame[40:180, 100 + width:220] = (90, 90, 90)  # the block
+        frames.append(frame)
+        truths.append(truth)
+    return frames, truths
+
+
+class _WholeFake(_FramedFake):
+    """Answers with the true pieces that the prompt box touches, whole (as an ideal
+    promptable model answers with the object its box frames)."""
+
+    def _mask(self, t, req):
+        n, labels = cv2.connectedComponents(self.truths[t].view(np.uint8))
+        touched = np.unique(labels[super()._mask(t, req)])
+        return np.isin(labels, touched[touched > 0])
+
+
+@pytest.mark.parametrize("box_is_extent", [False, True])
+def test_an_answer_that_holds_the_expected_box_is_not_a_jump(box_is_extent):
+    # when the whole object shows again, the moved prior is the fifth of it that stayed
+    # in view: its box is a part of the answer's, not somewhere else
+    frames, truths = _ring_uncovered()
+    tracker = Tracker(_WholeFake(truths, box_is_extent))
+    results = [tracker.init(frames[0], [ObjectPrompt(1, box=(100.0, 60.0, 200.0, 160.0))])]
+    results += [tracker.step(rgb) for rgb in frames[1:]]
+    states = [r.objects[0].state for r in results]
+    assert set(states[1:10]) == {"tracking"}, states
+    whole = [mask_iou(r.objects[0].mask, t) for r, t in zip(results[10:], truths[10:],
+                                                            strict=True)]
+    if box_is_extent:
+        assert set(states[10:]) == {"tracking"} and min(whole) > 0.95, (states, whole)
+    else:  # a box-reading segmenter's mask that grows out of its prior is a jump
+        assert states[10] == "predicted", states
