@@ -92,13 +92,17 @@ def table(scores: list[HardScore], segmenters: list[str]) -> str:
     """The plain-text table: one row per clip, mean / lowest J and lost frames each."""
     head = f"{'clip':<8}" + "".join(f" {s + ' J':>11} {'min':>6} {'lost':>5}" for s in segmenters)
     lines = [head, "-" * len(head)]
-    for clip in dict.fromkeys(s.clip for s in scores):
-        row = f"{clip:<8}"
-        for s in segmenters:
-            c = next(x for x in scores if x.clip == clip and x.segmenter == s)
-            row += f" {c.mean_j:>11.3f} {c.min_j:>6.3f} {c.lost:>5}"
-        lines.append(row)
+    for clip, row in _by_clip(scores, segmenters):
+        lines.append(f"{clip:<8}" + "".join(f" {c.mean_j:>11.3f} {c.min_j:>6.3f} {c.lost:>5}"
+                                            for c in row))
     return "\n".join(lines)
+
+
+def _by_clip(scores: list[HardScore], segmenters: list[str]):
+    """(clip, its scores in the order of ``segmenters``) for each clip, in order."""
+    for clip in dict.fromkeys(s.clip for s in scores):
+        yield clip, [next(x for x in scores if x.clip == clip and x.segmenter == s)
+                     for s in segmenters]
 
 
 def markdown(scores: list[HardScore], segmenters: list[str], argv: list[str]) -> str:
@@ -115,12 +119,9 @@ def markdown(scores: list[HardScore], segmenters: list[str], argv: list[str]) ->
              "policy's own doing.", "",
              "| clip | what it tests |" + cols,
              "| --- | --- |" + " ---: | ---: | ---: |" * len(segmenters)]
-    for clip in dict.fromkeys(s.clip for s in scores):
-        row = f"| {clip} | {what(clip)} |"
-        for s in segmenters:
-            c = next(x for x in scores if x.clip == clip and x.segmenter == s)
-            row += f" {c.mean_j:.3f} | {c.min_j:.3f} | {c.lost} |"
-        lines.append(row)
+    for clip, row in _by_clip(scores, segmenters):
+        lines.append(f"| {clip} | {what(clip)} |" + "".join(
+            f" {c.mean_j:.3f} | {c.min_j:.3f} | {c.lost} |" for c in row))
     return "\n".join(lines) + "\n"
 
 
