@@ -151,6 +151,9 @@ class LiveStats:
     wall_s: float = 0.0  # from the first frame's arrival to the last result
     latency: _Reservoir = field(default_factory=_Reservoir)
     latency_processed: _Reservoir = field(default_factory=_Reservoir)
+    first_mask_s: float | None = None  # from the first prompted frame's arrival to its mask
+    first_gap: int | None = None  # frames from that frame to the next one segmented
+    prompt_index: int | None = None  # the first prompted frame's index
 
     def to_dict(self, info: VideoInfo | None = None) -> dict[str, Any]:
         rate = self.processed / self.wall_s if self.wall_s > 0 else None
@@ -165,6 +168,9 @@ class LiveStats:
             "wall_s": round(self.wall_s, 3),
             "latency_ms": self.latency.summary_ms(),
             "latency_processed_ms": self.latency_processed.summary_ms(),
+            "first_mask_ms": None if self.first_mask_s is None
+            else round(self.first_mask_s * 1000, 2),
+            "frames_to_next_segmented": self.first_gap,
         }
         if info is not None:
             data["source_fps"] = round(float(info.rate), 3)
@@ -251,6 +257,10 @@ class LiveSchedule:
             stats.idle += 1
         now = time.perf_counter()
         arrival = getattr(item.frame, "arrival", now)
+        if kind == "segmented" and prompted and stats.first_mask_s is None:
+            stats.first_mask_s, stats.prompt_index = now - arrival, item.frame.index
+        elif kind == "segmented" and stats.first_gap is None and stats.prompt_index is not None:
+            stats.first_gap = item.frame.index - stats.prompt_index
         stats.latency.add(now - arrival)
         if kind == "segmented":
             stats.latency_processed.add(now - arrival)

@@ -21,6 +21,7 @@ Figures measured on the 2-core build machine, busy with other test runs, for the
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -40,7 +41,7 @@ import numpy as np
 import pytest
 
 from samvideo.cli import main
-from samvideo.live import LiveStats, PromptInbox, PromptWatcher, _Reservoir
+from samvideo.live import LiveSchedule, LiveStats, PromptInbox, PromptWatcher, _Reservoir
 from samvideo.masks import mask_to_box
 from samvideo.metrics import evaluate_sequence, jaccard, read_mask
 from samvideo.prompts import ObjectPrompt, load_prompts_file
@@ -121,6 +122,10 @@ def test_grabcut_keeps_up_with_a_live_tcp_stream(tmp_path, capsys):
     assert live["latency_ms"]["p95"] <= KEEP_UP_P95_PERIODS * PERIOD_S * 1000, live
     assert live["frame_period_ms"] == pytest.approx(1000 * PERIOD_S, abs=0.01)
     assert "latency p50" in stderr and "48 frames received" in stderr
+    # the prompted frame (the first) waits for the first cut; the next frame segmented
+    # is the newest one by then
+    assert 0 < live["first_mask_ms"] <= live["latency_ms"]["max"], live
+    assert live["frames_to_next_segmented"] >= 1, live
     assert_outputs_complete(out, 48)
     kept_up = live["frames_processed"] >= KEPT_UP * 48
     assert mean_j(out) >= (KEPT_UP_MIN_J if kept_up else MIN_J), live
@@ -138,6 +143,13 @@ def test_slow_processing_predicts_the_frames_it_has_no_time_for(tmp_path):
     assert summary.status == "complete" and summary.frames == stats.received == 48
     assert stats.predicted >= 0.4 * 48 and stats.processed >= 5, stats.line()
     assert stats.processed + stats.predicted == 48
+    # the first mask comes after the slowed first cut at least; the next frame is
+    # segmented in order (the warm-up: the motion needs two close frames) unless its
+    # result would come later than the warm-up allows
+    assert stats.first_mask_s >= SLOWDOWN_S and stats.prompt_index == 0, stats
+    warmup_s = inspect.signature(LiveSchedule).parameters["warmup_latency_s"].default
+    late = stats.first_mask_s + stats.segment_max_s > warmup_s
+    assert stats.first_gap == 1 or (late and stats.first_gap > 1), stats
     # bounded: once started, no frame waits longer than the segmentation in progress
     # when it arrived plus its own (the latencies are kept in frame order)
     steady = stats.latency.values[24:]

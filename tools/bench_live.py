@@ -6,7 +6,9 @@ The clip is sent as MPEG-TS (H.264) over TCP on 127.0.0.1, paced at its real rat
 ``samvideo track tcp://...`` would: the newest frame is segmented, the others predicted.
 Printed: frames received / processed / predicted-only, the processing rate, the time
 per segmented frame, and the latency from a frame's arrival to its result, p50 / p95 /
-max, and the share of the frames received that were segmented. ``--random-sam NAME``
+max, the share of the frames received that were segmented, and how long the first
+mask took (the prompted frame's arrival to its mask) and how many frames after it the
+next one was segmented. ``--random-sam NAME``
 builds a model with random weights by its family's own code (``tools/make_random_sam.py``:
 ``mobile_sam``, ``sam2.1_hiera_tiny`` ..., ``vit_b`` ...: the real cost; official weights
 cannot be downloaded everywhere).
@@ -142,6 +144,8 @@ def report(d: dict, status: str) -> str:
         f"latency:    all frames p50 {lat['p50']} ms, p95 {lat['p95']} ms, max {lat['max']} ms",
         f"            processed  p50 {latp['p50']} ms, p95 {latp['p95']} ms, "
         f"max {latp['max']} ms",
+        f"first mask: {d['first_mask_ms']} ms after the prompted frame arrived; the next "
+        f"segmented frame {d['frames_to_next_segmented']} frames after it",
     ])
 
 
