@@ -99,6 +99,9 @@ from samvideo.tracker.state import (
 
 #: ``state_dict()["format"]``; bumped when the layout changes.
 STATE_FORMAT = "samvideo.tracker/4"
+#: the share of the expected box a mask's box must hold to be where it was expected
+#: (:meth:`Tracker._is_jump`)
+_HOLDS_EXPECTED = 0.5
 
 
 @dataclass
@@ -656,11 +659,6 @@ class Tracker(PromptQueue):
         self._pending = {}
         self.add_prompts([prompt_from_json(d, "saved prompt") for d in state["pending"]])
         self._objects = {int(d["object_id"]): object_from_dict(d) for d in state["objects"]}
-
-
-#: the share of the expected box a mask's box must hold to be where it was expected
-#: (:meth:`Tracker._is_jump`)
-_HOLDS_EXPECTED = 0.5
 
 
 def _logit(cand: Candidates, k: int) -> np.ndarray | None:

@@ -8,13 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-import samvideo
-from samvideo.masks import mask_iou
-from samvideo.prompts import load_prompts_file
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "tools" / "make_sample_videos.py"
@@ -29,16 +25,8 @@ def hard_clips(tmp_path_factory) -> Path:
 
 
 def mean_j(clip: Path) -> float:
-    """Mean J of GrabCut's masks over the clip's frames."""
-    truth = sorted((clip / "masks").glob("*.png"))
-    results = samvideo.track(clip / "video.mp4", prompts=load_prompts_file(clip / "prompts.json"),
-                             model="grabcut")
-    js = []
-    for result, path in zip(results, truth, strict=True):
-        with Image.open(path) as image:
-            gt = np.array(image) == 1
-        js.append(mask_iou(result.label_map() == 1, gt))
-    return float(np.mean(js))
+    """Mean J of GrabCut's masks over the clip's frames (``tools/eval_hard.py``)."""
+    return load_tool("eval_hard").score_clip(clip, "grabcut").mean_j
 
 
 def test_an_object_that_jumps_more_than_its_width_each_frame_is_followed(hard_clips):
