@@ -1,5 +1,6 @@
-"""samvideo.segmenters.grabcut.graphcut: the frozen-model cut on the undecided pixels
-gives OpenCV's labels, pixel for pixel."""
+"""samvideo.segmenters.grabcut.graphcut: the cut on the undecided pixels gives OpenCV's
+labels, pixel for pixel: with frozen models, and over rounds that re-learn them (on one
+graph whose later cuts start from the last one's flow, pins included)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from samvideo.masks import mask_to_box
 from samvideo.segmenters import GrabCutSegmenter, PromptRequest
 from samvideo.segmenters.grabcut import segmenter as grabcut_segmenter
 from samvideo.segmenters.grabcut.gmm import fit_gmm
-from samvideo.segmenters.grabcut.graphcut import frozen_cut
+from samvideo.segmenters.grabcut.graphcut import GraphCut, frozen_cut
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,3 +114,74 @@ def test_the_tracked_frames_of_a_real_clip_are_cut_as_opencv_cuts_them(monkeypat
                                      memory=memory)
         seg.predict(seg.encode([frames[k]])[0], [request])
     assert len(seen) == 11 and seen == [0] * 11
+
+
+def opencv_rounds(image, labels, bgd, fgd, iterations):
+    out, bgd, fgd = labels.copy(), bgd.copy(), fgd.copy()
+    cv2.grabCut(image, out, None, bgd, fgd, iterations, cv2.GC_EVAL)
+    return out, bgd, fgd
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("iterations", [1, 2, 4])
+def test_rounds_are_opencvs_grabcut(seed, iterations):
+    image, labels = scene(seed)
+    fgd, bgd = models(image, labels)
+    expected, bgd_cv, fgd_cv = opencv_rounds(image, labels, bgd, fgd, iterations)
+    GraphCut(image, labels).iterate(labels, bgd, fgd, iterations)
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(bgd, bgd_cv)
+    np.testing.assert_array_equal(fgd, fgd_cv)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pinned_pixels_are_cut_on_the_same_graph_as_opencv_cuts_them(seed):
+    image, labels = scene(seed)
+    fgd, bgd = models(image, labels)
+    graph = GraphCut(image, labels)
+    graph.iterate(labels, bgd, fgd, 4)
+    # pin probable pixels of both labels as sure foreground, as the tight-box prior does
+    rng = np.random.default_rng(seed)
+    probable = np.flatnonzero((labels == cv2.GC_PR_FGD) | (labels == cv2.GC_PR_BGD))
+    pins = np.unravel_index(rng.choice(probable, 12, replace=False), labels.shape)
+    assert (labels[pins] == cv2.GC_PR_BGD).any()
+    labels[pins] = cv2.GC_FGD
+    expected, bgd_cv, fgd_cv = opencv_rounds(image, labels, bgd, fgd, 2)
+    graph.iterate(labels, bgd, fgd, 2)
+    np.testing.assert_array_equal(labels, expected)
+    assert (labels[pins] == cv2.GC_FGD).all()
+    np.testing.assert_array_equal(fgd, fgd_cv)
+
+
+def test_a_graph_refuses_labels_whose_sure_pixels_changed_and_models_without_pixels():
+    image, labels = scene(9)
+    fgd, bgd = models(image, labels)
+    graph = GraphCut(image, labels)
+    sure_bg = np.argwhere(labels == cv2.GC_BGD)[0]
+    labels[tuple(sure_bg)] = cv2.GC_FGD
+    with pytest.raises(ValueError, match="1 sure pixels changed"):
+        graph.iterate(labels, bgd, fgd, 1)
+    everything = np.full(labels.shape, cv2.GC_PR_FGD, np.uint8)  # no background at all
+    with pytest.raises(cv2.error):
+        GraphCut(image, everything).iterate(everything, bgd, fgd, 1)
+
+
+def test_the_first_cut_of_a_real_clip_is_opencvs(monkeypatch):
+    # the first frame of the sample clip decoded by PyAV, prompted with its true box: every
+    # round of the first cut (rectangle seeds, then the tight-box pins) against OpenCV's
+    clip = ROOT / "sample_videos" / "moving"
+    with av.open(str(clip / "video.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    truth = np.array(Image.open(sorted((clip / "masks").glob("*.png"))[0])) == 1
+    iterate = GraphCut.iterate
+    seen = []
+
+    def compare(graph, labels, bgd, fgd, iterations):
+        expected, _, _ = opencv_rounds(graph.image, labels, bgd, fgd, iterations)
+        iterate(graph, labels, bgd, fgd, iterations)
+        seen.append(int(np.count_nonzero(labels != expected)))
+
+    monkeypatch.setattr(GraphCut, "iterate", compare)
+    seg = GrabCutSegmenter()
+    seg.predict(seg.encode([frame])[0], [PromptRequest.make(mask_to_box(truth))])
+    assert seen and seen == [0] * len(seen)

@@ -29,9 +29,10 @@ teach the model that the background is the object, and object pixels in the band
 around a prior that lags the object cannot teach the background model the object's
 colours (which made masks shrink frame after frame). The models are fitted without
 randomness (:func:`fit_gmm`): each background model starts from the object's last
-one, each object model from the first frame's. On tracked frames the graph is built
-over the band's undecided pixels only (:mod:`~samvideo.segmenters.grabcut.graphcut`:
-OpenCV's labels, at the band's cost rather than the crop's). The crop is cut at ``max_side``
+one, each object model from the first frame's. The graph is built over the undecided
+pixels only (:mod:`~samvideo.segmenters.grabcut.graphcut`: OpenCV's labels, at the
+band's cost rather than the crop's on tracked frames), and the first frame's rounds and
+pins cut one graph, each round starting from the last one's flow. The crop is cut at ``max_side``
 pixels at most and the mask upsampled with its boundary snapped to the frame's edges
 (a guided filter). Every setting is in :class:`GrabCutConfig`.
 """

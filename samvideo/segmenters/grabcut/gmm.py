@@ -94,22 +94,66 @@ def split_clusters(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def learn_gmm(x: np.ndarray, comp: np.ndarray) -> np.ndarray:
-    """OpenCV's GMM learning (``GMM::endLearning``): weight, mean and covariance of each
-    component's pixels, with white noise (0.01) added to a singular covariance."""
+    """OpenCV's GMM learning (``GMM::endLearning``) of (N, 3) float64 pixels with (N,)
+    component indices, in OpenCV's arithmetic (sums in pixel order, the determinant by
+    cofactors): weight, mean and covariance of each component's pixels, with white noise
+    (0.01) added to a covariance whose determinant is at most 1e-6."""
     model = np.zeros((1, 65), np.float64)
     weights = model[0, :GMM_K]
     means = model[0, GMM_K:4 * GMM_K].reshape(GMM_K, 3)
     covs = model[0, 4 * GMM_K:].reshape(GMM_K, 3, 3)
+    rows, cols = np.triu_indices(3)
     for c in range(GMM_K):
         pts = x[comp == c]
         if len(pts) == 0:
             continue
+        inv_n = 1.0 / len(pts)
         weights[c] = len(pts) / len(x)
-        means[c] = pts.mean(axis=0)
-        covs[c] = pts.T @ pts / len(pts) - np.outer(means[c], means[c])
-        if np.linalg.det(covs[c]) <= np.finfo(np.float64).eps:
+        # a running sum, as OpenCV adds each pixel: numpy's pairwise sum rounds otherwise
+        means[c] = np.cumsum(pts, axis=0)[-1] * inv_n
+        prods = np.cumsum(pts[:, rows] * pts[:, cols], axis=0)[-1]
+        covs[c][rows, cols] = covs[c][cols, rows] = prods * inv_n - means[c][rows] * means[c][cols]
+        if determinant(covs[c]) <= 1e-6:
             covs[c] += 0.01 * np.eye(3)
     return model
+
+
+def determinant(c: np.ndarray) -> float:
+    """A 3 x 3 matrix's determinant by cofactors, as OpenCV's GrabCut computes it."""
+    c = c.reshape(-1)
+    return float(c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6])
+                 + c[2] * (c[3] * c[7] - c[4] * c[6]))
+
+
+def opencv_densities(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """(N, 5) density of each component of a (1, 65) GMM at (N, 3) float64 pixels in
+    OpenCV's arithmetic (``GMM::operator()``: ``det ** -0.5 * exp(-0.5 * d^T C^-1 d)``
+    with ``d`` the pixel minus the mean and the inverse by cofactors; no weight, no
+    ``2 pi``; 0 for empty components). Taken from the mean as OpenCV takes it: expanded
+    into products of the pixels, the distance loses its digits when a covariance is
+    nearly singular."""
+    m = np.asarray(model, np.float64).reshape(-1)
+    weights, means = m[:GMM_K], m[GMM_K:4 * GMM_K].reshape(GMM_K, 3)
+    covs = m[4 * GMM_K:].reshape(GMM_K, 9)
+    x = np.asarray(pixels, np.float64).T  # (3, N)
+    out = np.zeros((GMM_K, x.shape[1]))
+    for k in np.flatnonzero(weights > 0):
+        c = covs[k]
+        det = determinant(c)
+        inv_det = 1.0 / det
+        inv = np.array([[c[4] * c[8] - c[5] * c[7], -(c[1] * c[8] - c[2] * c[7]),
+                         c[1] * c[5] - c[2] * c[4]],
+                        [-(c[3] * c[8] - c[5] * c[6]), c[0] * c[8] - c[2] * c[6],
+                         -(c[0] * c[5] - c[2] * c[3])],
+                        [c[3] * c[7] - c[4] * c[6], -(c[0] * c[7] - c[1] * c[6]),
+                         c[0] * c[4] - c[1] * c[3]]]) * inv_det  # inv[i][j] as OpenCV's
+        d0, d1, d2 = x[0] - means[k, 0], x[1] - means[k, 1], x[2] - means[k, 2]
+        dist = (d0 * (d0 * inv[0, 0] + d1 * inv[1, 0] + d2 * inv[2, 0])
+                + d1 * (d0 * inv[0, 1] + d1 * inv[1, 1] + d2 * inv[2, 1])
+                + d2 * (d0 * inv[0, 2] + d1 * inv[1, 2] + d2 * inv[2, 2]))
+        with np.errstate(over="ignore"):  # OpenCV's overflows there too
+            out[k] = 1.0 / np.sqrt(det) * np.exp(-0.5 * dist)
+    return out.T
 
 
 def gmm_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from samvideo.masks import (
 from samvideo.segmenters.base import Candidates, PromptRequest
 from samvideo.segmenters.grabcut.config import MIN_MODEL_PIXELS, GrabCutConfig, GrabCutEmbedding
 from samvideo.segmenters.grabcut.gmm import colour_confidence, fit_gmm, posterior
-from samvideo.segmenters.grabcut.graphcut import frozen_cut
+from samvideo.segmenters.grabcut.graphcut import GraphCut, frozen_cut
 
 _BACKGROUND_SAMPLE = 4096  # background pixels a tracked frame's model is fitted to
 
@@ -271,9 +271,10 @@ class GrabCutSegmenter:
                 frozen_cut(image, labels, fgd, bgd)
             else:
                 fgd, bgd = _init_models(image, labels)
-                cv2.grabCut(image, labels, None, bgd, fgd, iterations, cv2.GC_EVAL)
+                graph = GraphCut(image, labels)
+                graph.iterate(labels, bgd, fgd, iterations)
                 if tight is not None:
-                    self._pin(image, labels, bgd, fgd, tight)
+                    self._pin(graph, labels, bgd, fgd, tight)
         except cv2.error:  # too few pixels of one label to fit a model
             return np.zeros(seeds.shape, bool), 0.0
         labels = labels[: seeds.shape[0]]
@@ -297,11 +298,13 @@ class GrabCutSegmenter:
         objectlike = posterior(image[rows, cols], fgd, bgd) >= self.config.regrow_above
         labels[rows[objectlike], cols[objectlike]] = cv2.GC_PR_BGD
 
-    def _pin(self, image, labels, bgd, fgd, tight) -> None:
+    def _pin(self, graph: GraphCut, labels, bgd, fgd, tight) -> None:
         """The tight-box prior (``tight_box``): while rows or columns of the box
         (``tight``, crop pixels) hold no foreground, pin each one's most object-like pixel
-        (colour posterior) as sure foreground and cut again, re-learning the models.
-        ``labels`` and the two models are updated in place."""
+        (colour posterior) as sure foreground and cut again, re-learning the models
+        (``graph``: the cut's graph, which the pins' cuts start from). ``labels`` and the
+        two models are updated in place."""
+        image = graph.image
         x0, y0, x1, y1 = tight
         h, w = labels.shape
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
@@ -319,9 +322,14 @@ class GrabCutSegmenter:
                 return
             post = posterior(image[y0:y1, x0:x1].reshape(-1, 3), fgd, bgd)
             post = post.reshape(y1 - y0, x1 - x0)
-            labels[y0 + rows, x0 + post[rows].argmax(axis=1)] = cv2.GC_FGD
-            labels[y0 + post[:, cols].argmax(axis=0), x0 + cols] = cv2.GC_FGD
-            cv2.grabCut(image, labels, None, bgd, fgd, 2, cv2.GC_EVAL)
+            pins = np.zeros(labels.shape, bool)
+            pins[y0 + rows, x0 + post[rows].argmax(axis=1)] = True
+            pins[y0 + post[:, cols].argmax(axis=0), x0 + cols] = True
+            moved = (pins & ~graph.free & (labels != cv2.GC_FGD)).any()
+            labels[pins] = cv2.GC_FGD
+            if moved:  # a pin on sure background (a click): the graph changes
+                graph = GraphCut(image, labels)
+            graph.iterate(labels, bgd, fgd, 2)
 
     def _tracked_models(self, image, labels, first_fgd, sample,
                         last_bgd=None) -> tuple[np.ndarray, np.ndarray]:
