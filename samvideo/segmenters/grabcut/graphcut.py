@@ -25,6 +25,7 @@ import numpy as np
 from samvideo.segmenters.grabcut.gmm import GMM_K, learn_gmm, log_components, opencv_densities
 
 GAMMA = 50.0  # OpenCV's weight of the links between neighbours
+_SURE = 9 * GAMMA  # OpenCV's terminal link of a sure pixel (its lambda)
 # the neighbour each pixel is linked to (dy, dx: left, up-left, up, up-right) and the
 # link's weight as OpenCV sets it (its diagonal weight divides by a float sqrt(2))
 _LINKS = ((0, -1, GAMMA), (-1, -1, GAMMA / float(np.sqrt(np.float32(2)))), (-1, 0, GAMMA),
@@ -51,7 +52,7 @@ class GraphCut:
     def __init__(self, image: np.ndarray, labels: np.ndarray) -> None:
         self.image = image
         self.free = (labels == cv2.GC_PR_BGD) | (labels == cv2.GC_PR_FGD)
-        self.sure = np.where(self.free, 0, labels)  # what the folded links assume
+        self.sure = labels[~self.free]  # the labels the folded links assume
         self.n = int(np.count_nonzero(self.free))
         if self.n == 0:
             return
@@ -69,11 +70,10 @@ class GraphCut:
         link of a sure pixel, which no neighbour links outweigh: they stay foreground."""
         if self.n == 0:
             return
-        node_labels = labels[self.free]
         # cutting a pixel to the background costs its background model's -log density
         source = self.to_source - _log_density(self.pixels, bgd)
         sink = self.to_sink - _log_density(self.pixels, fgd)
-        pinned = node_labels == cv2.GC_FGD
+        pinned = labels[self.free] == cv2.GC_FGD
         source[pinned], sink[pinned] = self.to_source[pinned] + _SURE, self.to_sink[pinned]
         if self.terminal is None:
             self.graph.add_grid_tedges(self.nodes, source, sink)
@@ -98,7 +98,7 @@ class GraphCut:
         Raises cv2.error when the labels leave one model without pixels (as OpenCV
         does), ValueError when a pixel outside the graph changed label since it was
         built."""
-        moved = int(np.count_nonzero(np.where(self.free, 0, labels) != self.sure))
+        moved = int(np.count_nonzero(labels[~self.free] != self.sure))
         if moved:
             raise ValueError(f"GraphCut.iterate: {moved} sure pixels changed label since the "
                              "graph was built; build a new one")
@@ -108,9 +108,6 @@ class GraphCut:
             for model, side in ((bgd, ~fg), (fgd, fg)):
                 model[...] = _learn(pixels[side], model)
             self.cut(labels, fgd, bgd)
-
-
-_SURE = 9 * GAMMA  # OpenCV's terminal link of a sure pixel (its lambda)
 
 
 def _neighbour_links(image: np.ndarray, labels: np.ndarray, free: np.ndarray):
